@@ -1,0 +1,114 @@
+"""The dense baseline: trained once per (task, seed), cached on disk, measured per process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from autoprune._paths import cache_dir as default_cache_dir
+from autoprune.tasks import Task
+from autoprune.training import train_epoch
+
+__all__ = ["Baseline", "get_baseline", "train_baseline"]
+
+log = logging.getLogger(__name__)
+
+_FORMAT = "autoprune.baseline/1"
+
+
+@dataclass
+class Baseline:
+    """Trained dense weights of a task and the accuracy they reach.
+
+    Latency is not stored: it depends on the machine, so every trial measures the dense
+    model beside the pruned one in the same process.
+    """
+
+    task_name: str
+    fingerprint: str
+    seed: int
+    accuracy: float
+    state_dict: dict[str, torch.Tensor]
+
+    def build(self, task: Task) -> nn.Module:
+        """A fresh copy of the trained dense model."""
+        model = task.build_model()
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def to_file(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "task_name": self.task_name,
+            "fingerprint": self.fingerprint,
+            "seed": self.seed,
+            "accuracy": self.accuracy,
+            "state_dict": self.state_dict,
+        }
+
+
+def train_baseline(task: Task, seed: int) -> Baseline:
+    """Train the dense model from a seeded initialisation for ``task.baseline_epochs``."""
+    torch.manual_seed(seed)
+    model = task.build_model()
+    optimizer = task.make_optimizer(model.parameters(), task.baseline_lr)
+    for epoch in range(task.baseline_epochs):
+        train_epoch(model, task, optimizer, epoch)
+    accuracy = task.evaluate(model)
+    return Baseline(
+        task_name=task.name,
+        fingerprint=task.fingerprint(),
+        seed=seed,
+        accuracy=accuracy,
+        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+    )
+
+
+def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache: bool = True) -> Baseline:
+    """Load the cached baseline of ``(task, seed)``, or train and cache it.
+
+    A cached file whose fingerprint does not match the task (other model, data, epochs)
+    is retrained and replaced, never reused.
+    """
+    directory = Path(cache) if cache is not None else default_cache_dir() / "baselines"
+    path = directory / f"{_safe(task.name)}-seed{seed}.pt"
+    fingerprint = task.fingerprint()
+    if use_cache and path.exists():
+        try:
+            data = torch.load(path, weights_only=True)
+        except Exception as exc:  # unreadable cache: retrain rather than fail
+            log.warning("cached baseline %s is unreadable (%s); retraining", path, exc)
+        else:
+            if data.get("format") == _FORMAT and data.get("fingerprint") == fingerprint:
+                return Baseline(
+                    task_name=data["task_name"], fingerprint=fingerprint, seed=seed,
+                    accuracy=float(data["accuracy"]), state_dict=data["state_dict"],
+                )
+            log.warning("cached baseline %s does not match task %s; retraining", path, task.name)
+    baseline = train_baseline(task, seed)
+    if use_cache:
+        _atomic_save(baseline.to_file(), path)
+    return baseline
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

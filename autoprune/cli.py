@@ -1,0 +1,136 @@
+"""The ``autoprune`` command line.
+
+Library errors (:class:`autoprune.errors.AutopruneError`) become one line on stderr and
+exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from autoprune.errors import AutopruneError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoprune", description="AutoML pruning search for PyTorch models."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("tasks", help="list the built-in tasks")
+
+    trial = sub.add_parser("trial", help="prune, fine-tune and measure one recipe")
+    trial.add_argument("--task", default="digits-mlp", help="built-in name, pkg.mod:attr or file.py:attr")
+    trial.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe fields")
+    trial.add_argument("--seed", type=int, default=0)
+    trial.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
+    trial.add_argument("--out", type=Path, default=None, help="write result.json and model.pt here")
+    trial.add_argument("--threads", type=int, default=1, help="torch threads for latency (default 1)")
+    trial.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from autoprune.search._cli import add_search_commands
+
+    add_search_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0) if hasattr(args, "handler") else _COMMANDS[args.command](args)
+    except AutopruneError as exc:
+        print(f"autoprune: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autoprune: interrupted", file=sys.stderr)
+        return 130
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from autoprune.tasks import BUILTIN_TASKS
+
+    width = max(len(n) for n in BUILTIN_TASKS)
+    for name, (_, description) in BUILTIN_TASKS.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def _trial(args: argparse.Namespace) -> int:
+    from autoprune.baseline import get_baseline
+    from autoprune.recipe import Recipe
+    from autoprune.tasks import get_task
+    from autoprune.trial import LatencyConfig, run_trial
+
+    recipe = Recipe.from_strings(args.set)  # bad fields fail here, before any training
+    if args.threads < 1:
+        raise _config_error(f"--threads must be >= 1, but got --threads={args.threads}.")
+    task = get_task(args.task, seed=args.seed, data_dir=args.data_dir)
+    from autoprune.pruning import prunable_layers
+
+    prunable_layers(task.build_model(), recipe)  # a model with nothing to prune fails before training
+    baseline = get_baseline(task, args.seed)
+    result = run_trial(task, recipe, baseline, seed=args.seed, latency=LatencyConfig(threads=args.threads))
+    payload = {"task": task.name, "seed": args.seed, **result.to_dict()}
+    if args.out is not None:
+        from autoprune.serialize import save_pruned
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        model_path = save_pruned(
+            args.out / "model.pt", result.model, recipe=recipe, task_name=task.name,
+            sparse=recipe.granularity != "channel",
+        )
+        payload["model_path"] = str(model_path)
+        (args.out / "result.json").write_text(json.dumps(payload, indent=2))
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        _print_trial(payload)
+    return 0
+
+
+def _print_trial(p: dict) -> None:
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.3f}x" if b else "n/a"
+
+    print(f"task {p['task']}  recipe: {p['recipe']}")
+    print(f"status {p['status']}  fine-tune epochs {p['finetune_epochs_run']}  {p['seconds']:.1f}s")
+    print(f"  accuracy     {p['accuracy']:.4f}  (baseline {p['baseline_accuracy']:.4f}, drop {100 * p['accuracy_drop']:+.2f} points)")
+    rows = [
+        ("params_total", p["params_total"], p["baseline_params_total"]),
+        ("params_nonzero", p["params_nonzero"], p["baseline_params_total"]),
+        ("size_bytes", p["size_bytes"], p["baseline_size_bytes"]),
+        ("flops", p["flops"], p["baseline_flops"]),
+        ("latency_ms", p["latency_ms"], p["baseline_latency_ms"]),
+    ]
+    for name, value, base in rows:
+        shown = f"{value:.3f}" if isinstance(value, float) else f"{value}"
+        based = f"{base:.3f}" if isinstance(base, float) else f"{base}"
+        print(f"  {name:<13}{shown:>12}  baseline {based:>12}  ratio {ratio(value, base)}")
+    print(f"  sparsity_achieved {p['sparsity_achieved']:.3f}")
+    if "model_path" in p:
+        print(f"model saved to {p['model_path']}")
+
+
+def _config_error(message: str) -> AutopruneError:
+    from autoprune.errors import ConfigError
+
+    return ConfigError(message)
+
+
+_COMMANDS = {"tasks": _tasks, "trial": _trial}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Latency: median milliseconds per forward, with fixed threads, after warm-up.
+
+Trials may share a node, so a pruned model is measured beside its dense baseline in the
+same process, interleaved call by call: machine noise then hits both alike and the ratio
+stays meaningful even when the absolute numbers drift.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from autoprune.errors import ConfigError
+from autoprune.tasks import call_model, to_device
+
+__all__ = ["measure_latency", "measure_latency_pair"]
+
+# stop growing repeats here, even if min_seconds has not elapsed (very fast models)
+_MAX_REPEATS = 10_000
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check(threads: int, warmup: int, repeats: int, min_seconds: float) -> None:
+    for name, value, low in (("threads", threads, 1), ("warmup", warmup, 0), ("repeats", repeats, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, but got {name}={value!r}.")
+    if not (isinstance(min_seconds, (int, float)) and min_seconds >= 0):
+        raise ConfigError(f"min_seconds must be a number >= 0, but got min_seconds={min_seconds!r}.")
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        return tensor.device
+    return None
+
+
+def _measure(
+    models: list[nn.Module], inputs: Any, threads: int, warmup: int, repeats: int,
+    min_seconds: float, device: str | torch.device,
+) -> list[float]:
+    """Median ms per forward of each model, calls interleaved A, B, A, B, ..."""
+    _check(threads, warmup, repeats, min_seconds)
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise ConfigError(f"device={str(device)!r} was requested, but CUDA is not available.")
+    states = [(m.training, _model_device(m)) for m in models]
+    inputs = to_device(inputs, device)
+    samples: list[list[float]] = [[] for _ in models]
+    try:
+        for m in models:
+            m.to(device).eval()
+        with _torch_threads(threads), torch.inference_mode():
+            for _ in range(warmup):
+                for m in models:
+                    call_model(m, inputs)
+            if cuda:
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            rounds = 0
+            while rounds < repeats or (time.perf_counter() - start < min_seconds and rounds < _MAX_REPEATS):
+                for m, out in zip(models, samples):
+                    out.append(_time_call(m, inputs, cuda))
+                rounds += 1
+    finally:
+        for m, (training, dev) in zip(models, states):
+            if dev is not None:
+                m.to(dev)
+            m.train(training)
+    return [statistics.median(s) for s in samples]
+
+
+def _time_call(model: nn.Module, inputs: Any, cuda: bool) -> float:
+    if cuda:
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
+        call_model(model, inputs)
+        end.record()
+        end.synchronize()
+        return begin.elapsed_time(end)
+    t0 = time.perf_counter()
+    call_model(model, inputs)
+    return (time.perf_counter() - t0) * 1e3
+
+
+def measure_latency(
+    model: nn.Module,
+    inputs: Any,
+    *,
+    threads: int = 1,
+    warmup: int = 10,
+    repeats: int = 50,
+    min_seconds: float = 0.2,
+    device: str | torch.device = "cpu",
+) -> float:
+    """Median milliseconds of one forward of ``inputs``.
+
+    The model runs in eval mode under ``torch.inference_mode`` with
+    ``torch.set_num_threads(threads)`` (the previous thread count is restored), after
+    ``warmup`` untimed calls. At least ``repeats`` calls are timed, more until
+    ``min_seconds`` have elapsed (at most 10,000). On CUDA each call is timed with CUDA
+    events. The model's mode and device are restored afterwards.
+
+    Args:
+        model: the model to time.
+        inputs: a tensor, tuple or dict of tensors (see :func:`autoprune.tasks.call_model`).
+        threads: torch intra-op threads while timing.
+        warmup: untimed calls first (allocator, kernel selection, caches).
+        repeats: minimum number of timed calls.
+        min_seconds: keep timing until this much time has passed.
+        device: where to run (``"cpu"`` or ``"cuda"``).
+
+    Example:
+        >>> ms = measure_latency(nn.Linear(8, 8), torch.zeros(4, 8), repeats=5, min_seconds=0)
+        >>> ms > 0
+        True
+    """
+    return _measure([model], inputs, threads, warmup, repeats, min_seconds, device)[0]
+
+
+def measure_latency_pair(
+    model: nn.Module,
+    baseline_model: nn.Module,
+    inputs: Any,
+    *,
+    threads: int = 1,
+    warmup: int = 10,
+    repeats: int = 50,
+    min_seconds: float = 0.2,
+    device: str | torch.device = "cpu",
+) -> tuple[float, float]:
+    """``(model_ms, baseline_ms)``: both timed in this process, calls interleaved.
+
+    Same settings as :func:`measure_latency`; the calls alternate model, baseline, model,
+    baseline, ... and the median of each is returned, so load from other processes
+    slows both alike.
+    """
+    a, b = _measure([model, baseline_model], inputs, threads, warmup, repeats, min_seconds, device)
+    return a, b

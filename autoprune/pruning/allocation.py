@@ -1,0 +1,290 @@
+"""Per-layer amounts: uniform, global (decided by the masks / the channel ranking) or by sensitivity.
+
+The sensitivity allocation follows the classic per-layer scan (Han et al. 2015; NetAdapt
+and AMC refine the same idea): prune one layer at a time at a few levels, measure the
+task's metric, then give each layer the amount that minimises the total predicted drop
+under the overall budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import heapq
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from autoprune.errors import ConfigError
+from autoprune.pruning._layers import prunable_layers, weight_mask
+from autoprune.pruning.criteria import weight_scores
+from autoprune.pruning.masks import unstructured_mask
+from autoprune.pruning.structured import channel_scores, out_channels, prune_channels
+from autoprune.recipe import Recipe
+from autoprune.tasks import Task
+
+__all__ = ["DEFAULT_LEVELS", "MAX_AMOUNT", "uniform_allocation", "sensitivity_scan", "allocate_by_sensitivity"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEVELS = (0.25, 0.5, 0.75, 0.9)
+MAX_AMOUNT = 0.99  # no layer is emptied by the sensitivity allocation
+_FORMAT = "autoprune.sensitivity/1"
+
+Scan = dict[str, dict[float, float]]
+
+
+def uniform_allocation(names: Iterable[str], target: float) -> dict[str, float]:
+    """Every layer gets ``target``."""
+    return {n: float(target) for n in names}
+
+
+def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    levels = tuple(float(x) for x in levels)
+    if not levels or any(not 0.0 < x < 1.0 for x in levels) or list(levels) != sorted(set(levels)):
+        raise ConfigError(f"levels must be increasing values in (0, 1), but got levels={levels!r}.")
+    return levels
+
+
+def _weights_digest(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        h.update(key.encode())
+        h.update(str(tuple(value.shape)).encode())
+        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _cache_key(model: nn.Module, task: Task, recipe: Recipe, levels: tuple[float, ...], names: list[str]) -> dict:
+    # the weights are part of the key: the same task scanned untrained (pruning before
+    # training) and trained must not share an entry
+    key = {
+        "format": _FORMAT,
+        "task": task.fingerprint(),
+        "criterion": recipe.criterion,
+        "granularity": recipe.granularity,
+        "levels": list(levels),
+        "layers": names,
+        "weights": _weights_digest(model),
+    }
+    if recipe.criterion in ("taylor", "wanda"):
+        key["calibration_batches"] = recipe.calibration_batches
+    return key
+
+
+def _read_cache(path: Path, key: dict) -> Scan | None:
+    try:
+        data = json.loads(path.read_text())
+        if data["key"] != key:
+            return None
+        return {name: {float(lv): float(v) for lv, v in pairs} for name, pairs in data["scan"].items()}
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a damaged entry is recomputed
+        log.warning("ignoring unreadable sensitivity cache %s (%s)", path, exc)
+        return None
+
+
+def _write_cache(path: Path, key: dict, scan: Scan) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"key": key, "scan": {n: [[lv, v] for lv, v in by_level.items()] for n, by_level in scan.items()}}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1)
+        os.replace(tmp, path)  # atomic: concurrent trials never read half a file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sensitivity_scan(
+    model: nn.Module,
+    task: Task,
+    recipe: Recipe,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    *,
+    cache_dir: Path | None = None,
+) -> Scan:
+    """The task's metric after pruning ONE prunable layer at each level, for every layer.
+
+    Uses the recipe's criterion and granularity (``unstructured`` masks or ``channel``
+    removal; ``nm`` has a fixed per-layer amount and is not scanned). ``model`` is left as
+    it was: masks are tried in place and undone, channels are removed from a deep copy.
+
+    Args:
+        model: the model as it is before pruning (usually the trained baseline).
+        task: evaluates the metric; provides calibration data for data-driven criteria.
+        recipe: criterion, granularity and the layers to prune.
+        levels: amounts tried per layer, increasing, in (0, 1).
+        cache_dir: where scans are kept as JSON, keyed by the task fingerprint, criterion,
+            granularity, levels, layer names and a digest of the weights; None: no cache.
+
+    Returns:
+        ``{layer name: {level: metric}}``.
+
+    Example:
+        >>> from autoprune import get_task
+        >>> task = get_task("digits-mlp")
+        >>> scan = sensitivity_scan(task.build_model(), task, Recipe(), levels=(0.5,))
+        >>> sorted(scan), list(scan["0"])
+        (['0', '2'], [0.5])
+    """
+    if recipe.granularity not in ("unstructured", "channel"):
+        raise ConfigError(
+            f"the sensitivity scan supports granularity unstructured or channel, but got "
+            f"granularity={recipe.granularity!r}."
+        )
+    levels = _check_levels(levels)
+    layers = prunable_layers(model, recipe)
+    names = [n for n, _ in layers]
+    path = key = None
+    if cache_dir is not None:
+        key = _cache_key(model, task, recipe, levels, names)
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+        path = Path(cache_dir) / f"sensitivity-{digest}.json"
+        cached = _read_cache(path, key)
+        if cached is not None:
+            return cached
+
+    if recipe.granularity == "unstructured":
+        scan = _scan_unstructured(model, task, recipe, layers, levels)
+    else:
+        scan = _scan_channels(model, task, recipe, layers, levels)
+    if path is not None:
+        _write_cache(path, key, scan)
+    return scan
+
+
+def _scan_unstructured(model: nn.Module, task: Task, recipe: Recipe, layers: list, levels: tuple[float, ...]) -> Scan:
+    scores = weight_scores(recipe.criterion, layers, model, task, recipe)
+    scan: Scan = {}
+    for name, module in layers:
+        s = scores[name].clone()
+        held = weight_mask(module)
+        if held is not None:
+            s[held == 0] = -torch.inf
+        # the trainable tensor: weight_orig while a mask is held (the hook recomputes weight)
+        param = module.weight_orig if hasattr(module, "weight_orig") else module.weight
+        saved = param.detach().clone()
+        scan[name] = {}
+        try:
+            for level in levels:
+                with torch.no_grad():
+                    param.copy_(saved * unstructured_mask(s, level))
+                scan[name][level] = float(task.evaluate(model))
+        finally:
+            with torch.no_grad():
+                param.copy_(saved)
+            if held is not None:  # module.weight is otherwise refreshed only by the next forward
+                module.weight = module.weight_orig * held
+    return scan
+
+
+def _scan_channels(model: nn.Module, task: Task, recipe: Recipe, layers: list, levels: tuple[float, ...]) -> Scan:
+    original = {n: out_channels(m) for n, m in layers}
+    scores = channel_scores(model, task, recipe)  # once: every copy starts from these channels
+    scan: Scan = {}
+    for name, _ in layers:
+        scan[name] = {}
+        for level in levels:
+            trial = copy.deepcopy(model)
+            fractions = {n: (level if n == name else 0.0) for n in original}
+            prune_channels(trial, task, recipe, fractions, original=original, scores=scores)
+            scan[name][level] = float(task.evaluate(trial))
+    return scan
+
+
+def _drop_curve(by_level: Mapping[float, float], baseline: float) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted metric drop as a piecewise-linear, non-decreasing function of the amount.
+
+    Drop 0 at amount 0; measured drops (negative ones, i.e. gains, count as 0) made
+    monotone, since pruning more of a layer cannot be predicted to help; beyond the last
+    level nothing was measured, so the drop is assumed to climb at least to the size of
+    the baseline metric at amount 1 (pessimistic: a near-empty layer is rarely free).
+    """
+    xs = [0.0] + sorted(by_level)
+    drops = np.maximum.accumulate(np.array([0.0] + [max(0.0, baseline - by_level[x]) for x in xs[1:]]))
+    if xs[-1] < 1.0:
+        slope = (drops[-1] - drops[-2]) / (xs[-1] - xs[-2])
+        end = max(drops[-1] + slope * (1.0 - xs[-1]), drops[-1] + abs(baseline))
+        xs.append(1.0)
+        drops = np.append(drops, end)
+    return np.array(xs), drops
+
+
+def allocate_by_sensitivity(
+    scan: Mapping[str, Mapping[float, float]],
+    layer_sizes: Mapping[str, int],
+    baseline_metric: float,
+    target: float,
+    *,
+    increment: float = 0.01,
+) -> dict[str, float]:
+    """Per-layer amounts whose size-weighted mean is ``target``, minimising the predicted drop.
+
+    Greedy marginal-cost allocation: repeatedly give ``increment`` more to the layer whose
+    predicted drop (the scan interpolated piecewise-linearly, see :func:`_drop_curve`)
+    grows least per weight removed; the last increment is cut short so the weighted mean
+    hits ``target`` exactly. Drops of different layers are assumed to add up. Ties go to
+    the layer with the smaller amount, then to the earlier layer.
+
+    Args:
+        scan: ``{layer: {level: metric}}`` from :func:`sensitivity_scan`.
+        layer_sizes: weights (unstructured) or output channels (channel) per layer; the
+            allocation covers exactly these layers.
+        baseline_metric: the metric of the model the scan started from.
+        target: the size-weighted mean amount, in [0, 0.99].
+
+    Returns:
+        ``{layer: amount}``, each in [0, 0.99].
+
+    Example:
+        >>> scan = {"a": {0.5: 0.9, 0.9: 0.9}, "b": {0.5: 0.5, 0.9: 0.1}}
+        >>> amounts = allocate_by_sensitivity(scan, {"a": 100, "b": 100}, 0.9, 0.5)
+        >>> round(amounts["a"], 6), round(amounts["b"], 6)
+        (0.9, 0.1)
+    """
+    if not 0.0 <= target <= MAX_AMOUNT:
+        raise ConfigError(
+            f"target must be in [0, {MAX_AMOUNT}] for the sensitivity allocation (no layer is "
+            f"pruned beyond {MAX_AMOUNT}), but got target={target!r}."
+        )
+    if not 0.0 < increment <= MAX_AMOUNT:
+        raise ConfigError(f"increment must be in (0, {MAX_AMOUNT}], but got increment={increment!r}.")
+    names = list(layer_sizes)
+    for n in names:
+        if n not in scan or not scan[n]:
+            raise ConfigError(f"the sensitivity scan has no entry for layer {n!r}; scanned: {sorted(scan)}.")
+        if layer_sizes[n] <= 0:
+            raise ConfigError(f"layer sizes must be > 0, but got {layer_sizes[n]!r} for layer {n!r}.")
+    curves = {n: _drop_curve(scan[n], baseline_metric) for n in names}
+    amounts = {n: 0.0 for n in names}
+    total = float(sum(layer_sizes[n] for n in names))
+    need = target * total
+
+    def entry(i: int, n: str) -> tuple[float, float, int, str]:
+        a = amounts[n]
+        b = min(a + increment, MAX_AMOUNT)
+        xs, ys = curves[n]
+        cost = (np.interp(b, xs, ys) - np.interp(a, xs, ys)) / (layer_sizes[n] * (b - a))
+        return (float(cost), a, i, n)
+
+    heap = [entry(i, n) for i, n in enumerate(names)]
+    heapq.heapify(heap)
+    removed = 0.0
+    while heap and need - removed > 1e-12 * total:
+        _, a, i, n = heapq.heappop(heap)
+        step = min(increment, MAX_AMOUNT - a, (need - removed) / layer_sizes[n])
+        amounts[n] = a + step
+        removed += step * layer_sizes[n]
+        if amounts[n] < MAX_AMOUNT - 1e-12:
+            heapq.heappush(heap, entry(i, n))
+    return amounts

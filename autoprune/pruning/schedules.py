@@ -1,0 +1,94 @@
+"""Pruning schedules: the cumulative sparsity after each pruning step.
+
+Every schedule ends exactly at the recipe's target, so the number of pruning steps and
+the amount reached do not depend on floating-point accumulation.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from autoprune.errors import ConfigError
+from autoprune.recipe import Recipe
+
+__all__ = [
+    "Schedule",
+    "OneShot",
+    "Iterative",
+    "Gradual",
+    "SCHEDULES",
+    "get_schedule",
+    "schedule_targets",
+    "split_epochs",
+]
+
+
+class Schedule(abc.ABC):
+    """Maps a final sparsity and a number of steps to cumulative per-step targets."""
+
+    @abc.abstractmethod
+    def targets(self, final: float, steps: int) -> list[float]:
+        """Cumulative target sparsity after each step; the last one is ``final``."""
+
+
+class OneShot(Schedule):
+    """Everything in one step."""
+
+    def targets(self, final: float, steps: int) -> list[float]:
+        return [final]
+
+
+class Iterative(Schedule):
+    """Equal increments: ``final * k / steps``."""
+
+    def targets(self, final: float, steps: int) -> list[float]:
+        return [final if k == steps else final * k / steps for k in range(1, steps + 1)]
+
+
+class Gradual(Schedule):
+    """Zhu & Gupta (2017) cubic ramp: ``final * (1 - (1 - k / steps) ** 3)``.
+
+    The same curve as TF-MOT's ``PolynomialDecay(initial_sparsity=0, power=3)`` sampled at
+    ``steps`` equal intervals: large steps early, while there is most redundancy, small
+    ones late.
+    """
+
+    def targets(self, final: float, steps: int) -> list[float]:
+        return [final if k == steps else final * (1.0 - (1.0 - k / steps) ** 3) for k in range(1, steps + 1)]
+
+
+SCHEDULES: dict[str, Schedule] = {"one_shot": OneShot(), "iterative": Iterative(), "gradual": Gradual()}
+
+
+def get_schedule(name: str) -> Schedule:
+    """The schedule registered under ``name``."""
+    try:
+        return SCHEDULES[name]
+    except KeyError:
+        raise ConfigError(
+            f"schedule must be one of {', '.join(SCHEDULES)}, but got schedule={name!r}."
+        ) from None
+
+
+def schedule_targets(recipe: Recipe) -> list[float]:
+    """Cumulative target sparsity after each pruning step of ``recipe``.
+
+    Example:
+        >>> schedule_targets(Recipe(sparsity=0.8, schedule="iterative", steps=4))
+        [0.2, 0.4, 0.6000000000000001, 0.8]
+    """
+    return get_schedule(recipe.schedule).targets(recipe.effective_sparsity, recipe.pruning_steps)
+
+
+def split_epochs(total: int, steps: int) -> list[int]:
+    """Spread ``total`` fine-tune epochs over ``steps`` pruning steps.
+
+    The remainder goes to the last steps, so the final (sparsest) step gets the most
+    recovery: ``split_epochs(5, 3) == [1, 2, 2]``.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"steps must be an int >= 1, but got steps={steps!r}.")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ConfigError(f"finetune_epochs must be an int >= 0, but got finetune_epochs={total!r}.")
+    base, extra = divmod(total, steps)
+    return [base + (1 if k >= steps - extra else 0) for k in range(steps)]

@@ -1,0 +1,198 @@
+"""The pruning recipe: every dimension a trial applies, as one typed, validated value.
+
+The search layer only ever sees a :class:`Recipe`; the pruning layer turns it into
+operations on torch modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from autoprune.errors import ConfigError
+
+__all__ = [
+    "Recipe",
+    "CRITERIA",
+    "GRANULARITIES",
+    "ALLOCATIONS",
+    "SCHEDULES",
+    "TIMINGS",
+]
+
+CRITERIA = ("magnitude_l1", "magnitude_l2", "random", "taylor", "wanda")
+GRANULARITIES = ("unstructured", "nm", "channel")
+ALLOCATIONS = ("uniform", "global", "sensitivity")
+SCHEDULES = ("one_shot", "iterative", "gradual")
+TIMINGS = ("after_training", "during_training", "before_training")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, but got {name}={value!r}.")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One pruning recipe.
+
+    Args:
+        criterion: how weights or channels are scored (``magnitude_l1``, ``magnitude_l2``,
+            ``random``, ``taylor`` = |w * grad|, ``wanda`` = |w| * input activation norm).
+        granularity: ``unstructured`` single weights, ``nm`` N:M groups along the input
+            dimension, ``channel`` output channels / neurons removed physically.
+        sparsity: fraction removed, in [0, 1): of prunable weights (unstructured), of
+            channels (channel). Ignored for ``nm``, where it is ``1 - nm_n / nm_m``.
+        nm_n: weights kept in each group of ``nm_m`` (2:4 keeps 2 of every 4).
+        nm_m: group size along the input dimension.
+        allocation: per-layer amounts: ``uniform``, ``global`` (one threshold), or
+            ``sensitivity`` (from a per-layer sensitivity scan).
+        schedule: ``one_shot``, ``iterative`` (equal steps) or ``gradual`` (cubic ramp).
+        steps: number of pruning steps for iterative / gradual schedules.
+        timing: ``after_training`` (from the trained baseline), ``during_training``
+            (gradual pruning while training from scratch), ``before_training``.
+        finetune_epochs: epochs of fine-tuning spread over the steps (``after_training``).
+        finetune_lr: learning rate of fine-tuning.
+        keep_layers: names of modules never pruned, in addition to the classifier.
+        prune_classifier: also prune the last prunable layer (off by default).
+        calibration_batches: batches used by ``taylor`` and ``wanda`` scores.
+
+    Example:
+        >>> Recipe(granularity="nm").effective_sparsity
+        0.5
+    """
+
+    criterion: str = "magnitude_l1"
+    granularity: str = "unstructured"
+    sparsity: float = 0.5
+    nm_n: int = 2
+    nm_m: int = 4
+    allocation: str = "uniform"
+    schedule: str = "one_shot"
+    steps: int = 1
+    timing: str = "after_training"
+    finetune_epochs: int = 2
+    finetune_lr: float = 1e-3
+    keep_layers: tuple[str, ...] = field(default_factory=tuple)
+    prune_classifier: bool = False
+    calibration_batches: int = 4
+
+    def __post_init__(self) -> None:
+        _check_choice("criterion", self.criterion, CRITERIA)
+        _check_choice("granularity", self.granularity, GRANULARITIES)
+        _check_choice("allocation", self.allocation, ALLOCATIONS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("timing", self.timing, TIMINGS)
+        if not (isinstance(self.sparsity, (int, float)) and 0.0 <= self.sparsity < 1.0):
+            raise ConfigError(f"sparsity must be in [0, 1), but got sparsity={self.sparsity!r}.")
+        if not (1 <= self.nm_n < self.nm_m):
+            raise ConfigError(
+                f"nm_n must satisfy 1 <= nm_n < nm_m, but got nm_n={self.nm_n}, nm_m={self.nm_m}."
+            )
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, but got steps={self.steps}.")
+        if self.finetune_epochs < 0:
+            raise ConfigError(
+                f"finetune_epochs must be >= 0, but got finetune_epochs={self.finetune_epochs}."
+            )
+        if not (math.isfinite(self.finetune_lr) and self.finetune_lr > 0):
+            raise ConfigError(f"finetune_lr must be > 0, but got finetune_lr={self.finetune_lr!r}.")
+        if self.calibration_batches < 1:
+            raise ConfigError(
+                f"calibration_batches must be >= 1, but got calibration_batches={self.calibration_batches}."
+            )
+        if self.granularity == "nm" and self.allocation != "uniform":
+            raise ConfigError(
+                f"allocation must be uniform for granularity=nm (the N:M pattern fixes each "
+                f"layer's amount), but got allocation={self.allocation!r}."
+            )
+        # normalise so equal recipes compare and hash equal
+        object.__setattr__(self, "keep_layers", tuple(self.keep_layers))
+        object.__setattr__(self, "sparsity", float(self.sparsity))
+
+    @property
+    def effective_sparsity(self) -> float:
+        """Fraction removed that the recipe targets (N:M implies its own)."""
+        if self.granularity == "nm":
+            return 1.0 - self.nm_n / self.nm_m
+        return self.sparsity
+
+    @property
+    def pruning_steps(self) -> int:
+        """Number of pruning steps actually taken (one for ``one_shot``)."""
+        return 1 if self.schedule == "one_shot" else self.steps
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["keep_layers"] = list(self.keep_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Recipe":
+        """Build a recipe from a mapping, rejecting keys that are not recipe fields."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(
+                f"{unknown[0]!r} is not a recipe field; allowed: {', '.join(sorted(names))}."
+            )
+        return cls(**dict(values))
+
+    @classmethod
+    def from_strings(cls, assignments: list[str], base: "Recipe | None" = None) -> "Recipe":
+        """Parse CLI ``key=value`` assignments on top of ``base`` (default recipe).
+
+        >>> Recipe.from_strings(["sparsity=0.9", "steps=3"]).sparsity
+        0.9
+        """
+        types = {f.name: f.type for f in fields(cls)}
+        values = (base or cls()).to_dict()
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep:
+                raise ConfigError(f"--set expects key=value, but got {item!r}.")
+            if key not in types:
+                raise ConfigError(
+                    f"{key!r} is not a recipe field; allowed: {', '.join(sorted(types))}."
+                )
+            values[key] = _parse_value(key, raw.strip(), types[key])
+        return cls.from_dict(values)
+
+    def summary(self) -> str:
+        """A short human-readable description, e.g. for tables."""
+        if self.granularity == "nm":
+            what = f"{self.nm_n}:{self.nm_m}"
+        else:
+            what = f"{self.granularity} {self.sparsity:.2f}"
+        sched = self.schedule if self.schedule == "one_shot" else f"{self.schedule}x{self.steps}"
+        parts = [what, self.criterion, self.allocation, sched]
+        if self.timing != "after_training":
+            parts.append(self.timing)
+        parts.append(f"ft{self.finetune_epochs}@{self.finetune_lr:.0e}")
+        return " ".join(parts)
+
+
+def _parse_value(key: str, raw: str, type_name: Any) -> Any:
+    type_name = str(type_name)
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            low = raw.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if type_name.startswith("tuple"):
+            return tuple(p for p in (s.strip() for s in raw.split(",")) if p)
+    except ValueError:
+        raise ConfigError(
+            f"{key} expects a value of type {type_name}, but got {key}={raw!r}."
+        ) from None
+    return raw

@@ -1,0 +1,151 @@
+"""``autoprune search | pareto | export | report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["add_search_commands"]
+
+
+def add_search_commands(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("search", help="search pruning recipes; the Pareto front is the answer")
+    s.add_argument("space", nargs="?", default=None, help="search space YAML (default: search_spaces/default.yaml)")
+    s.add_argument("--task", default=None, help="override the space's task")
+    s.add_argument("--trials", type=int, default=None, help="override the trial budget")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--out", type=Path, default=None, help="run directory (default autoprune-runs/<study>)")
+    s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory)")
+    s.add_argument("--backend", default=None, choices=None, help="optuna | flaml")
+    s.add_argument("--sampler", default=None, help="tpe | nsga2 | nsga3 | gp | random (optuna); cfo | blendsearch (flaml)")
+    s.add_argument("--trial-pruner", default=None, help="none | median | hyperband | successive_halving | pareto")
+    s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
+    s.add_argument("--executor", default=None, help="local | ray (default: local; ray when --workers > 1)")
+    s.add_argument("--workers", type=int, default=1, help="trials at once (Ray)")
+    s.add_argument("--address", default=None, help="Ray cluster address (else $RAY_ADDRESS or a local Ray)")
+    s.add_argument("--cpus-per-trial", type=float, default=None)
+    s.add_argument("--gpus-per-trial", type=float, default=None)
+    s.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
+    s.add_argument("--tracker", default="auto", help="auto | neptune | none (auto: Neptune when installed)")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(handler=_search)
+
+    p = sub.add_parser("pareto", help="show the Pareto front of a run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_pareto)
+
+    e = sub.add_parser("export", help="export a trial's pruned model")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--trial", type=int, required=True)
+    e.add_argument("--format", default="state_dict", help="state_dict | torch_export | onnx")
+    e.add_argument("--output", type=Path, required=True)
+    e.set_defaults(handler=_export)
+
+    r = sub.add_parser("report", help="write the HTML report of a run")
+    r.add_argument("run_dir", type=Path)
+    r.set_defaults(handler=_report)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from autoprune.search._controller import RunOptions, search
+    from autoprune.search._space import load_space
+
+    space = load_space(args.space or "default")
+    space = space.with_overrides(**{k: v for k, v in {
+        "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
+        "sampler": args.sampler, "trial_pruner": args.trial_pruner,
+    }.items() if v is not None})
+    ex = space.executor
+    executor = args.executor or ("ray" if args.workers > 1 else ex.name)
+    workers = args.workers if args.workers != 1 or args.executor else ex.workers
+    options = RunOptions(
+        out=args.out, storage=args.storage, resume=args.resume, executor=executor,
+        workers=workers, address=args.address,
+        cpus_per_trial=args.cpus_per_trial if args.cpus_per_trial is not None else ex.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None else ex.gpus_per_trial,
+        tracker=args.tracker, progress=not args.quiet, data_dir=args.data_dir,
+    )
+    try:
+        result = search(space, options=options)
+    except KeyboardInterrupt:
+        out = options.out or Path("autoprune-runs") / space.name
+        print(f"autoprune: interrupted; the study is saved. Continue with: autoprune search "
+              f"{args.space or ''} --out {out} --resume".replace("  ", " "), file=sys.stderr)
+        return 130
+    _print_front(result)
+    print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report' / 'index.html'})")
+    return 0
+
+
+def _pareto(args: argparse.Namespace) -> int:
+    from autoprune.search._controller import open_run
+
+    result = open_run(args.run_dir)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        _print_front(result)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from autoprune.search._controller import open_run
+
+    path = open_run(args.run_dir).export(args.trial, args.format, args.output)
+    print(f"exported trial {args.trial} as {args.format} to {path} (outputs checked against the trial's model)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from autoprune.search._controller import open_run, write_run_report
+
+    result = open_run(args.run_dir)
+    print(write_run_report(result))
+    return 0
+
+
+def _print_front(result) -> None:
+    objectives = [(o.name, o.direction) for o in result.space.objectives]
+    counts = result.to_dict()["counts"]
+    print(f"study {result.study_name}: {counts['complete']} complete, {counts['pruned']} pruned, "
+          f"{counts['failed']} failed; Pareto front {len(result.pareto_front)} trials, "
+          f"hypervolume {result.hypervolume:.4f} (reference {result.reference_point})")
+    base = result.baseline
+    header = ["trial", "recipe"] + [f"{n} ({d})" for n, d in objectives] + ["vs baseline"]
+    rows = []
+    for r in result.pareto_front:
+        m = r.measures
+        vals = [_fmt(m.get(n)) for n, _ in objectives]
+        ratios = [_vs_baseline(n, m, base) for n, _ in objectives]
+        mark = " *knee" if result.knee and r.number == result.knee.number else ""
+        rows.append([str(r.number), r.summary()] + vals + [", ".join(x for x in ratios if x) + mark])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+_RATIO_OF = {"latency_ms": "latency_ratio", "size_bytes": "size_ratio", "flops": "flops_ratio",
+             "params_total": "params_ratio"}
+
+
+def _vs_baseline(name: str, m: dict, base: dict) -> str:
+    """How an objective compares with the dense baseline, in words a reader scans."""
+    if name in ("accuracy", "accuracy_drop"):
+        return f"{-100 * (m.get('accuracy_drop') or 0.0) + 0.0:+.2f} pts"
+    if name in _RATIO_OF and m.get(_RATIO_OF[name]) is not None:
+        return f"{name.split('_')[0]} x{m[_RATIO_OF[name]]:.3f}"
+    if name == "params_nonzero" and base.get("params_total"):
+        return f"nonzero x{(m.get(name) or 0) / base['params_total']:.3f}"
+    return ""

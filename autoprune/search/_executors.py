@@ -1,0 +1,152 @@
+"""Executors run trials; the controller decides. Local (in-process) is the default.
+
+A worker receives a :class:`TrialJob`, runs :func:`autoprune.trial.run_trial` and sends
+back intermediate reports and a :class:`TrialOutcome`. Whether a trial stops early is
+decided by the controller through the ``decide`` function handed to :meth:`Executor.wait`.
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from autoprune.errors import AutopruneError
+from autoprune.recipe import Recipe
+from autoprune.result import TrialResult
+
+__all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job"]
+
+# (trial number, step, metrics) -> stop?
+Decide = Callable[[int, int, dict[str, float]], bool]
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """Everything a worker needs to run one trial (picklable; no torch modules)."""
+
+    number: int
+    recipe: Recipe
+    seed: int  # seeds this trial's pruning and fine-tuning
+    task: str  # a task spec resolved with autoprune.get_task on the worker
+    task_seed: int  # the search's seed: data order and baseline are the same for every trial
+    data_dir: str | None
+    threads: int = 1  # torch threads while training: equal on every executor, so results match
+    latency_threads: int = 1
+    latency_batch_size: int | None = None
+    cache_dir: str | None = None
+
+
+@dataclass
+class TrialOutcome:
+    number: int
+    result: TrialResult | None = None
+    error: str | None = None  # one line reason; the traceback goes to ``details``
+    details: str | None = None
+    worker: str = ""
+    seconds: float = 0.0
+    attempts: int = 1
+    reports: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+
+def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, float]], bool],
+                task: Any = None) -> TrialOutcome:
+    """Run one trial where this function is called (driver or worker)."""
+    from autoprune.tasks import get_task
+    from autoprune.trial import LatencyConfig, run_trial
+
+    start = time.perf_counter()
+    worker = f"{socket.gethostname()}:{_pid()}"
+    outcome = TrialOutcome(number=job.number, worker=worker)
+
+    def on_report(step: int, metrics: dict[str, float]) -> bool:
+        outcome.reports.append((step, dict(metrics)))
+        return report(step, metrics)
+
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(job.threads)
+    try:
+        task = task if task is not None else get_task(job.task, seed=job.task_seed, data_dir=job.data_dir)
+        outcome.result = run_trial(
+            task, job.recipe, baseline, seed=job.seed, callback=on_report,
+            latency=LatencyConfig(threads=job.latency_threads, batch_size=job.latency_batch_size),
+            cache_dir=Path(job.cache_dir) if job.cache_dir else None,
+        )
+    except KeyboardInterrupt:
+        raise
+    except AutopruneError as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.details = traceback.format_exc()
+    except Exception as exc:  # a trial that raises is FAILED with its traceback; the search goes on
+        outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.details = traceback.format_exc()
+    finally:
+        torch.set_num_threads(previous_threads)
+    outcome.seconds = time.perf_counter() - start
+    return outcome
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+class Executor(abc.ABC):
+    """Runs trials. ``slots`` trials may run at once."""
+
+    slots: int = 1
+
+    def start(self, baseline: Any, task: Any) -> None:
+        """Called once before the first submit with the baseline and the resolved task."""
+
+    @abc.abstractmethod
+    def submit(self, job: TrialJob) -> None:
+        """Queue a trial."""
+
+    @abc.abstractmethod
+    def wait(self, decide: Decide) -> list[TrialOutcome]:
+        """Block until at least one submitted trial finishes; return the finished ones."""
+
+    @abc.abstractmethod
+    def pending(self) -> int:
+        """Trials submitted and not yet returned by :meth:`wait`."""
+
+    def status(self) -> dict[str, int]:
+        """Counts for the progress bar: queued and running trials."""
+        return {"queued": 0, "running": self.pending()}
+
+    def close(self) -> None:
+        """Release workers."""
+
+
+class LocalExecutor(Executor):
+    """Runs each trial in this process when :meth:`wait` is called (one at a time)."""
+
+    slots = 1
+
+    def __init__(self) -> None:
+        self._queue: list[TrialJob] = []
+        self._baseline: Any = None
+        self._task: Any = None
+
+    def start(self, baseline: Any, task: Any) -> None:
+        self._baseline, self._task = baseline, task
+
+    def submit(self, job: TrialJob) -> None:
+        self._queue.append(job)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def wait(self, decide: Decide) -> list[TrialOutcome]:
+        job = self._queue[0]
+        outcome = execute_job(job, self._baseline, lambda step, m: decide(job.number, step, m), task=self._task)
+        self._queue.pop(0)
+        return [outcome]

@@ -1,0 +1,169 @@
+"""The Ray executor: trials on Ray workers, decisions in the controller.
+
+- The baseline goes to the object store once (``ray.put``); every trial gets the reference.
+- Workers send each fine-tune report to a small hub actor and wait for the controller's
+  decision (continue / stop), so trial pruning works exactly as with the local executor.
+- A worker process that dies mid-trial makes the trial run again, up to ``max_attempts``
+  runs, then the trial is FAILED with the reason.
+- Latency is measured one trial at a time per node: measuring holds a node-wide file lock
+  (see :func:`autoprune.trial.node_latency_lock`), and the dense baseline is measured
+  beside the pruned model in the same worker, so ratios stay honest under concurrency.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from autoprune._imports import require
+from autoprune.search._executors import Decide, Executor, TrialJob, TrialOutcome
+
+__all__ = ["RayExecutor"]
+
+_POLL_S = 0.02
+
+
+class _Hub:
+    """Reports from workers; decisions from the controller (a Ray actor)."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, int, int, dict]] = []  # (number, attempt, step, metrics)
+        self.decisions: dict[tuple[int, int, int], bool] = {}
+        self.started: set[int] = set()
+
+    def start(self, number: int) -> None:
+        self.started.add(number)
+
+    def report(self, number: int, attempt: int, step: int, metrics: dict) -> None:
+        self.reports.append((number, attempt, step, metrics))
+
+    def decision(self, number: int, attempt: int, step: int) -> bool | None:
+        return self.decisions.pop((number, attempt, step), None)
+
+    def drain(self) -> tuple[list, list[int]]:
+        out, self.reports = self.reports, []
+        return out, sorted(self.started)
+
+    def decide(self, number: int, attempt: int, step: int, stop: bool) -> None:
+        self.decisions[(number, attempt, step)] = stop
+
+
+def _run_remote(job: TrialJob, attempt: int, baseline: Any, hub: Any) -> TrialOutcome:
+    import ray
+
+    from autoprune.search._executors import execute_job
+
+    ray.get(hub.start.remote(job.number))
+
+    def report(step: int, metrics: dict) -> bool:
+        hub.report.remote(job.number, attempt, step, metrics)
+        while True:
+            decision = ray.get(hub.decision.remote(job.number, attempt, step))
+            if decision is not None:
+                return decision
+            time.sleep(_POLL_S)
+
+    outcome = execute_job(job, baseline, report)
+    outcome.attempts = attempt
+    return outcome
+
+
+class RayExecutor(Executor):
+    """Runs up to ``workers`` trials at once on Ray (a local instance or a cluster).
+
+    Args:
+        workers: trials in flight at once.
+        address: cluster address; else ``RAY_ADDRESS``; else a local Ray instance sized
+            to the machine.
+        cpus_per_trial: Ray CPUs per trial; also the torch threads a trial trains with.
+        gpus_per_trial: Ray GPUs per trial (fractions allowed).
+        max_attempts: runs of a trial whose worker died before it is FAILED.
+    """
+
+    def __init__(self, workers: int, address: str | None = None, cpus_per_trial: float = 1.0,
+                 gpus_per_trial: float = 0.0, max_attempts: int = 3) -> None:
+        self.slots = workers
+        self.address = address or os.environ.get("RAY_ADDRESS")
+        self.cpus, self.gpus, self.max_attempts = cpus_per_trial, gpus_per_trial, max_attempts
+        self._futures: dict[Any, tuple[TrialJob, int]] = {}
+        self._started_ray = False
+        self._hub: Any = None
+        self._baseline_ref: Any = None
+        self._started: set[int] = set()
+
+    def start(self, baseline: Any, task: Any) -> None:
+        ray = require("ray")
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+            if self.address:
+                kwargs["address"] = self.address
+            ray.init(**kwargs)
+            self._started_ray = not self.address
+        self._remote = ray.remote(_run_remote)
+        self._hub = ray.remote(num_cpus=0)(_Hub).remote()
+        self._baseline_ref = ray.put(baseline)  # once, through the object store
+
+    def submit(self, job: TrialJob, attempt: int = 1) -> None:
+        future = self._remote.options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0).remote(
+            job, attempt, self._baseline_ref, self._hub
+        )
+        self._futures[future] = (job, attempt)
+
+    def pending(self) -> int:
+        return len(self._futures)
+
+    def status(self) -> dict[str, int]:
+        running = sum(1 for job, _ in self._futures.values() if job.number in self._started)
+        return {"queued": len(self._futures) - running, "running": running}
+
+    def wait(self, decide: Decide) -> list[TrialOutcome]:
+        import ray
+
+        while True:
+            self._relay(decide)
+            ready, _ = ray.wait(list(self._futures), num_returns=1, timeout=_POLL_S)
+            if not ready:
+                continue
+            self._relay(decide)  # reports sent just before the trial ended
+            outcomes = []
+            for future in ready:
+                job, attempt = self._futures.pop(future)
+                self._started.discard(job.number)
+                try:
+                    outcomes.append(ray.get(future))
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                        ray.exceptions.ActorDiedError, ray.exceptions.OwnerDiedError) as exc:
+                    if attempt < self.max_attempts:
+                        self.submit(job, attempt + 1)
+                        continue
+                    outcomes.append(TrialOutcome(
+                        number=job.number, attempts=attempt,
+                        error=f"worker died {attempt} times: {type(exc).__name__}",
+                        details=str(exc)[-4000:],
+                    ))
+                except ray.exceptions.RayTaskError as exc:
+                    outcomes.append(TrialOutcome(number=job.number, attempts=attempt,
+                                                 error=f"{type(exc.cause).__name__}: {exc.cause}",
+                                                 details=str(exc)[-4000:]))
+            if outcomes:
+                return outcomes
+
+    def _relay(self, decide: Decide) -> None:
+        import ray
+
+        reports, started = ray.get(self._hub.drain.remote())
+        self._started.update(n for n in started if any(j.number == n for j, _ in self._futures.values()))
+        for number, attempt, step, metrics in reports:
+            stop = decide(number, step, metrics)
+            self._hub.decide.remote(number, attempt, step, bool(stop))
+
+    def close(self) -> None:
+        import ray
+
+        if self._hub is not None:
+            ray.kill(self._hub)
+            self._hub = None
+        if self._started_ray:
+            ray.shutdown()
+            self._started_ray = False

@@ -1,0 +1,127 @@
+"""Trial records: what the study stores of each trial, and the files of a run directory.
+
+The Optuna study is the single source of truth; ``trials.csv`` and ``pareto.json`` are
+derived from it after every trial (written atomically), so an interrupted search never
+leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from autoprune.recipe import Recipe
+
+__all__ = ["TrialRecord", "record_from_frozen", "write_text_atomic", "write_trials_csv"]
+
+# user-attr keys on Optuna trials
+RECIPE, MEASURES, CURVE, REASON, DETAILS, WORKER, SECONDS, ATTEMPTS, INTERRUPTED = (
+    "recipe", "measures", "curve", "reason", "details", "worker", "seconds", "attempts", "interrupted",
+)
+
+
+@dataclass
+class TrialRecord:
+    """One trial as stored: state is ``complete``, ``pruned``, ``failed`` or ``running``."""
+
+    number: int
+    state: str
+    recipe: dict[str, Any]
+    measures: dict[str, Any] = field(default_factory=dict)
+    curve: list[list[float]] = field(default_factory=list)
+    reason: str | None = None
+    seconds: float = 0.0
+    worker: str = ""
+    attempts: int = 1
+    feasible: bool | None = None
+
+    @property
+    def recipe_obj(self) -> Recipe:
+        return Recipe.from_dict(self.recipe)
+
+    def summary(self) -> str:
+        return self.recipe_obj.summary()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
+
+
+def record_from_frozen(trial: Any) -> TrialRecord:
+    """Build a record from an ``optuna.trial.FrozenTrial``."""
+    attrs = trial.user_attrs
+    return TrialRecord(
+        number=trial.number,
+        state=_STATES.get(trial.state.name, trial.state.name.lower()),
+        recipe=attrs.get(RECIPE, {}),
+        measures=attrs.get(MEASURES, {}),
+        curve=attrs.get(CURVE, []),
+        reason=attrs.get(REASON),
+        seconds=float(attrs.get(SECONDS, 0.0)),
+        worker=attrs.get(WORKER, ""),
+        attempts=int(attrs.get(ATTEMPTS, 1)),
+    )
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are shareable results
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+_MEASURE_COLUMNS = (
+    "accuracy", "accuracy_drop", "params_total", "params_nonzero", "size_bytes", "flops",
+    "latency_ms", "baseline_latency_ms", "sparsity_achieved", "params_ratio", "size_ratio",
+    "flops_ratio", "latency_ratio", "finetune_epochs_run",
+)
+_RECIPE_COLUMNS = tuple(Recipe().to_dict())
+
+
+def write_trials_csv(path: Path, records: Iterable[TrialRecord]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["number", "state", "feasible", *_RECIPE_COLUMNS, *_MEASURE_COLUMNS,
+                     "steps_reported", "seconds", "worker", "attempts", "reason"])
+    for r in records:
+        recipe = [_cell(r.recipe.get(k)) for k in _RECIPE_COLUMNS]
+        measures = [_cell(r.measures.get(k)) for k in _MEASURE_COLUMNS]
+        writer.writerow([r.number, r.state, _cell(r.feasible), *recipe, *measures, len(r.curve),
+                         f"{r.seconds:.2f}", r.worker, r.attempts, r.reason or ""])
+    write_text_atomic(path, buf.getvalue())
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ";".join(map(str, value))
+    return value

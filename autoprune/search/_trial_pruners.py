@@ -1,0 +1,440 @@
+"""Trial pruners: stop a running trial early from its curve and the finished trials.
+
+The controller calls :meth:`TrialPruner.should_stop` after every fine-tune epoch of a
+trial with a :class:`RunningTrial` (its curve so far and the measures already known) and
+the finished trials as :class:`TrialHistory`. Returning True stops the trial; it is then
+stored as PRUNED with its partial curve.
+
+Optuna 5 refuses ``trial.report`` in multi-objective studies, so early stopping in a
+Pareto search is ours (:class:`ParetoTrialPruner`). A single-objective search on the
+task metric can use Optuna's own pruners through :class:`OptunaTrialPruner`.
+
+Every pruner also says which Optuna pruner the study is created with
+(:meth:`TrialPruner.study_pruner`): Optuna's own for :class:`OptunaTrialPruner`,
+``NopPruner`` otherwise, so the controller always writes
+``optuna.create_study(..., pruner=trial_pruner.study_pruner())``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from autoprune.errors import ConfigError
+
+__all__ = [
+    "TRIAL_PRUNERS",
+    "TrialState",
+    "RunningTrial",
+    "TrialHistory",
+    "TrialPruner",
+    "NoTrialPruner",
+    "ParetoTrialPruner",
+    "OptunaTrialPruner",
+    "TrialPrunerConfig",
+    "make_trial_pruner",
+]
+
+
+class TrialState(str, enum.Enum):
+    """Optuna's trial states, as the lower-case words the run records use."""
+
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    """A trial being run, as the trial pruner sees it.
+
+    Args:
+        number: the trial's number in the study.
+        curve: ``{step: value}`` of the task metric (higher is better) after each
+            fine-tune epoch; steps count from 1. The last step is the one decided on.
+        objectives: the trial's other measures known so far (e.g. ``size_bytes``,
+            ``params_nonzero``), possibly a subset of the search objectives. Do not put
+            the metric of the curve itself here.
+        state: always ``running`` (a field so both trial views read alike).
+        n_steps: how many steps the trial will report, if known. No stop is taken at the
+            last one: the work is done by then.
+        optuna_trial: the driver-side ``optuna.trial.Trial``; only
+            :class:`OptunaTrialPruner` needs it.
+    """
+
+    number: int
+    curve: Mapping[int, float]
+    objectives: Mapping[str, float] = field(default_factory=dict)
+    state: TrialState = TrialState.RUNNING
+    n_steps: int | None = None
+    optuna_trial: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState(self.state))
+
+    @property
+    def step(self) -> int | None:
+        """The latest reported step (None before the first report)."""
+        return max(self.curve) if self.curve else None
+
+
+@dataclass(frozen=True)
+class TrialHistory:
+    """A trial of the same study, finished or still running, for comparison."""
+
+    number: int
+    state: TrialState
+    curve: Mapping[int, float] = field(default_factory=dict)
+    objectives: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState(self.state))  # "complete" -> COMPLETE
+
+    @property
+    def final_value(self) -> float | None:
+        """The metric at the trial's last reported step."""
+        return self.curve[max(self.curve)] if self.curve else None
+
+
+class TrialPruner:
+    """Decides, after each fine-tune epoch, whether a running trial should stop."""
+
+    #: why the last :meth:`should_stop` decided as it did (for logs)
+    last_reason: str = ""
+
+    def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
+        """True when ``trial`` should stop now, given the other trials in ``history``."""
+        raise NotImplementedError
+
+    def study_pruner(self) -> Any:
+        """The Optuna pruner to create the study with (``NopPruner`` unless Optuna's own)."""
+        import optuna
+
+        return optuna.pruners.NopPruner()
+
+
+class NoTrialPruner(TrialPruner):
+    """Never stops a trial."""
+
+    def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
+        self.last_reason = "no trial pruner"
+        return False
+
+
+class ParetoTrialPruner(TrialPruner):
+    """Stops a trial that is behind its Pareto peers, or that can no longer meet the bar.
+
+    At step ``s`` (the trial's latest report), once ``n_startup_trials`` trials are
+    complete and ``s > n_warmup_steps`` (steps count from 1, so ``n_warmup_steps=1``
+    never stops after the first epoch and ``0`` may), the trial stops when either:
+
+    1. **Behind its peers.** Its peers are the finished trials (complete or pruned, any
+       number) that reported a value at ``s`` and are no worse than it on every other
+       objective both know (``objectives``; each minimised unless ``directions`` says
+       ``max``). With at least ``n_min_peers`` peers, the trial stops when its value at
+       ``s`` is below the ``percentile``-th percentile (numpy's linear interpolation) of
+       their values at ``s``. A trial that is better than the others on size or latency
+       has few peers, so it is kept: it may be on the front with a lower accuracy.
+    2. **Cannot meet the bar.** With ``min_value`` set (the metric an accuracy
+       constraint needs: baseline - allowed drop), it stops when
+       ``value(s) + max(0, largest gain) + margin < min_value``, where the largest gain is
+       ``final - value(s)`` over the complete trials that reported at ``s``.
+
+    No stop is taken at a trial's last step (``RunningTrial.n_steps``).
+
+    Args:
+        percentile: in [0, 100]; 25 stops trials in the bottom quarter of their peers.
+        n_startup_trials: complete trials needed before any stop.
+        n_warmup_steps: steps at the start of every trial never stopped at.
+        n_min_peers: peers needed for rule 1.
+        min_value: metric value a trial must still be able to reach (rule 2), or None.
+        margin: slack added to the optimistic final value of rule 2 (metric units).
+        directions: ``{measure: "min" | "max"}`` for the ``objectives`` compared.
+
+    Example:
+        >>> done = [TrialHistory(i, TrialState.COMPLETE, {1: v}) for i, v in enumerate([0.90, 0.92, 0.94, 0.96])]
+        >>> ParetoTrialPruner(n_warmup_steps=0).should_stop(RunningTrial(4, {1: 0.80}), done)
+        True
+    """
+
+    def __init__(
+        self,
+        percentile: float = 25.0,
+        n_startup_trials: int = 4,
+        n_warmup_steps: int = 1,
+        n_min_peers: int = 3,
+        min_value: float | None = None,
+        margin: float = 0.005,
+        directions: Mapping[str, str] | None = None,
+    ) -> None:
+        _check_option("percentile", percentile, float, 0.0, 100.0)
+        _check_option("n_startup_trials", n_startup_trials, int, 0)
+        _check_option("n_warmup_steps", n_warmup_steps, int, 0)
+        _check_option("n_min_peers", n_min_peers, int, 1)
+        _check_option("margin", margin, float, 0.0)
+        if min_value is not None and not (isinstance(min_value, (int, float)) and math.isfinite(min_value)):
+            raise ConfigError(f"min_value must be a finite number or None, but got min_value={min_value!r}.")
+        directions = dict(directions or {})
+        for name, direction in directions.items():
+            if direction not in ("min", "max"):
+                raise ConfigError(f"directions[{name!r}] must be min or max, but got {direction!r}.")
+        self.percentile = float(percentile)
+        self.n_startup_trials = n_startup_trials
+        self.n_warmup_steps = n_warmup_steps
+        self.n_min_peers = n_min_peers
+        self.min_value = None if min_value is None else float(min_value)
+        self.margin = float(margin)
+        self.directions = directions
+
+    def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
+        stop, self.last_reason = self._decide(trial, history)
+        return stop
+
+    def _decide(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> tuple[bool, str]:
+        step = trial.step
+        if step is None:
+            return False, "no report yet"
+        value = trial.curve[step]
+        if not math.isfinite(value):
+            return False, f"value {value} at step {step} is not finite"
+        if trial.n_steps is not None and step >= trial.n_steps:
+            return False, f"step {step} is the last"
+        if step <= self.n_warmup_steps:
+            return False, f"step {step} is a warm-up step"
+        finished = [
+            h
+            for h in history
+            if h.number != trial.number and h.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        ]
+        complete = [h for h in finished if h.state == TrialState.COMPLETE]
+        if len(complete) < self.n_startup_trials:
+            return False, f"{len(complete)} of {self.n_startup_trials} startup trials complete"
+
+        if self.min_value is not None:
+            gains = [
+                h.final_value - h.curve[step]
+                for h in complete
+                if step in h.curve and math.isfinite(h.final_value - h.curve[step])
+            ]
+            if gains:
+                best_case = value + max(0.0, max(gains)) + self.margin
+                if best_case < self.min_value:
+                    return True, (
+                        f"cannot reach {self.min_value:.4g}: {value:.4g} at step {step} "
+                        f"+ largest later gain {max(0.0, max(gains)):.4g} + margin {self.margin:.4g}"
+                    )
+
+        peers = [
+            h.curve[step]
+            for h in finished
+            if step in h.curve
+            and math.isfinite(h.curve[step])
+            and self._no_worse(h.objectives, trial.objectives)
+        ]
+        if len(peers) < self.n_min_peers:
+            return False, f"{len(peers)} peers at step {step}, {self.n_min_peers} needed"
+        threshold = float(np.percentile(peers, self.percentile))
+        if value < threshold:
+            return True, (
+                f"{value:.4g} at step {step} is below the {self.percentile:g}th percentile "
+                f"{threshold:.4g} of {len(peers)} peers"
+            )
+        return False, f"{value:.4g} at step {step} is not below {threshold:.4g} ({len(peers)} peers)"
+
+    def _no_worse(self, peer: Mapping[str, float], candidate: Mapping[str, float]) -> bool:
+        """True when ``peer`` is at least as good as ``candidate`` on every shared objective."""
+        for name in peer.keys() & candidate.keys():
+            if self.directions.get(name, "min") == "max":
+                if not peer[name] >= candidate[name]:
+                    return False
+            elif not peer[name] <= candidate[name]:
+                return False
+        return True
+
+
+class OptunaTrialPruner(TrialPruner):
+    """One of Optuna's pruners, for single-objective studies on the task metric.
+
+    The study must be created with :meth:`study_pruner`; :meth:`should_stop` reports the
+    trial's latest value through ``RunningTrial.optuna_trial`` (``trial.report``) and
+    returns ``trial.should_prune()``. In a minimised study (objective ``accuracy_drop``)
+    the metric is reported negated, so that lower is better there as Optuna expects.
+    History is not used: Optuna reads the finished trials from the study.
+    """
+
+    def __init__(self, pruner: Any, *, maximize: bool = True) -> None:
+        self.pruner = pruner
+        self.maximize = maximize
+
+    def study_pruner(self) -> Any:
+        return self.pruner
+
+    def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
+        if trial.optuna_trial is None:
+            raise TypeError(
+                f"{type(self.pruner).__name__} needs RunningTrial.optuna_trial (the driver-side "
+                "optuna trial) to report to."
+            )
+        step = trial.step
+        if step is None:
+            self.last_reason = "no report yet"
+            return False
+        value = trial.curve[step]
+        trial.optuna_trial.report(value if self.maximize else -value, step)
+        if trial.n_steps is not None and step >= trial.n_steps:
+            self.last_reason = f"step {step} is the last"
+            return False
+        stop = bool(trial.optuna_trial.should_prune())
+        self.last_reason = f"{type(self.pruner).__name__} says {'stop' if stop else 'continue'}"
+        return stop
+
+
+@dataclass(frozen=True)
+class TrialPrunerConfig:
+    """A trial pruner by name with its options, as written in the search space."""
+
+    name: str = "none"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options}
+
+
+# name -> {option: (type, minimum, maximum)}; "int|auto" also takes the string "auto".
+_OPTIONS: dict[str, dict[str, tuple[Any, float, float | None]]] = {
+    "none": {},
+    "median": {
+        "n_startup_trials": (int, 0, None),
+        "n_warmup_steps": (int, 0, None),
+        "interval_steps": (int, 1, None),
+        "n_min_trials": (int, 1, None),
+    },
+    "hyperband": {
+        "min_resource": (int, 1, None),
+        "max_resource": ("int|auto", 1, None),
+        "reduction_factor": (int, 2, None),
+        "bootstrap_count": (int, 0, None),
+    },
+    "successive_halving": {
+        "min_resource": ("int|auto", 1, None),
+        "reduction_factor": (int, 2, None),
+        "min_early_stopping_rate": (int, 0, None),
+        "bootstrap_count": (int, 0, None),
+    },
+    "pareto": {
+        "percentile": (float, 0.0, 100.0),
+        "n_startup_trials": (int, 0, None),
+        "n_warmup_steps": (int, 0, None),
+        "n_min_peers": (int, 1, None),
+        "margin": (float, 0.0, None),
+    },
+}
+_SINGLE_OBJECTIVE = ("median", "hyperband", "successive_halving")
+
+#: trial pruner names accepted in a search space
+TRIAL_PRUNERS = tuple(_OPTIONS)
+
+
+def _check_option(name: str, value: Any, kind: Any, low: float, high: float | None = None) -> None:
+    if kind == "int|auto" and value == "auto":
+        return
+    if kind in (int, "int|auto"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        what = "an integer" + (" or 'auto'" if kind == "int|auto" else "")
+    else:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        what = "a number"
+    if ok and value >= low and (high is None or value <= high):
+        return
+    bounds = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
+    raise ConfigError(f"{name} must be {what} {bounds}, but got {name}={value!r}.")
+
+
+def make_trial_pruner(
+    config: TrialPrunerConfig,
+    n_objectives: int,
+    min_value: float | None = None,
+    *,
+    directions: Mapping[str, str] | None = None,
+    study_direction: str = "maximize",
+) -> TrialPruner:
+    """Build the trial pruner a search space names.
+
+    Args:
+        config: name and options (from the space's ``trial_pruner``).
+        n_objectives: objectives of the study; ``median``, ``hyperband`` and
+            ``successive_halving`` need exactly one, ``pareto`` two or more.
+        min_value: metric value needed to meet the accuracy constraint (``pareto`` only).
+        directions: ``{measure: "min" | "max"}`` of the measures ``pareto`` compares.
+        study_direction: ``maximize`` or ``minimize``, of a single-objective study
+            (Optuna's pruners).
+
+    Returns:
+        :class:`NoTrialPruner`, :class:`ParetoTrialPruner`, or an
+        :class:`OptunaTrialPruner` wrapping ``optuna.pruners.MedianPruner``,
+        ``HyperbandPruner`` or ``SuccessiveHalvingPruner``. All answer ``should_stop``;
+        create the study with ``pruner=result.study_pruner()``.
+
+    Raises:
+        ConfigError: unknown name or option, a bad option value, or a pruner that does
+            not fit the number of objectives.
+
+    Example:
+        >>> make_trial_pruner(TrialPrunerConfig("pareto", {"percentile": 50}), 3).percentile
+        50.0
+    """
+    name = config.name
+    if name not in _OPTIONS:
+        raise ConfigError(f"{name!r} is not a trial pruner; allowed: {', '.join(TRIAL_PRUNERS)}.")
+    if name in _SINGLE_OBJECTIVE and n_objectives != 1:
+        fitting = [n for n in TRIAL_PRUNERS if n not in _SINGLE_OBJECTIVE]
+        raise ConfigError(
+            f"{name} is for one objective, but the space has {n_objectives}; "
+            f"allowed with {n_objectives} objectives: {', '.join(fitting)}."
+        )
+    if name == "pareto" and n_objectives < 2:
+        raise ConfigError(
+            "pareto compares trials on their other objectives, so it needs two or more, "
+            f"but the space has {n_objectives}; allowed with one objective: none, {', '.join(_SINGLE_OBJECTIVE)}."
+        )
+    allowed = _OPTIONS[name]
+    for key, value in config.options.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"{key!r} is not an option of {name}; allowed: {', '.join(allowed) or 'none'}."
+            )
+        _check_option(key, value, *allowed[key])
+    options = dict(config.options)
+
+    if name == "none":
+        return NoTrialPruner()
+    if name == "pareto":
+        return ParetoTrialPruner(**options, min_value=min_value, directions=directions)
+    if study_direction not in ("maximize", "minimize"):
+        raise ConfigError(
+            f"study_direction must be maximize or minimize, but got study_direction={study_direction!r}."
+        )
+    import optuna
+
+    if name == "hyperband":
+        low, high = options.get("min_resource", 1), options.get("max_resource", "auto")
+        if high != "auto" and low > high:
+            raise ConfigError(
+                f"min_resource must be <= max_resource, but got min_resource={low}, max_resource={high}."
+            )
+    factory = {
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    }[name]
+    try:
+        pruner = factory(**options)
+    except (TypeError, ValueError) as exc:  # optuna's own checks, as one line
+        raise ConfigError(f"{name}: {exc}") from None
+    return OptunaTrialPruner(pruner, maximize=study_direction == "maximize")

@@ -1,0 +1,219 @@
+"""One trial: prune a trained model with a recipe, fine-tune it, measure what came out."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import fcntl
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from autoprune import measure
+from autoprune.baseline import Baseline
+from autoprune.errors import TrialFailedError
+from autoprune.pruning import Pruner, prunable_layers, schedule_targets, split_epochs
+from autoprune.recipe import Recipe
+from autoprune.result import TrialResult, TrialStatus
+from autoprune.tasks import Task
+from autoprune.training import train_epoch
+
+__all__ = ["LatencyConfig", "ReportCallback", "run_trial", "effective_param_counts", "node_latency_lock"]
+
+# Called after every fine-tune epoch with (step, metrics); returning True stops the trial.
+ReportCallback = Callable[[int, dict[str, float]], bool]
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """How latency is measured: fixed torch threads, warm-up, median of repeats.
+
+    ``batch_size`` None means the task's ``benchmark_batch_size``.
+    """
+
+    threads: int = 1
+    warmup: int = 10
+    repeats: int = 50
+    batch_size: int | None = None
+
+
+@contextlib.contextmanager
+def node_latency_lock() -> Iterator[None]:
+    """Hold a machine-wide lock while measuring latency: one measurement at a time per node.
+
+    Trials running side by side (Ray workers) would otherwise slow each other's timed
+    runs. A file lock needs no coordinator and is released if the process dies.
+    """
+    path = Path(tempfile.gettempdir()) / "autoprune-latency.lock"
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def effective_param_counts(model: nn.Module) -> tuple[int, int]:
+    """(total, non-zero) parameters, reading masked weights through their masks."""
+    total = nonzero = 0
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if name.endswith("_orig"):  # torch.nn.utils.prune keeps w_orig and w = w_orig * mask
+                param = getattr(module, name[: -len("_orig")])
+            total += param.numel()
+            nonzero += int(torch.count_nonzero(param))
+    return total, nonzero
+
+
+def run_trial(
+    task: Task,
+    recipe: Recipe,
+    baseline: Baseline,
+    *,
+    seed: int = 0,
+    callback: ReportCallback | None = None,
+    latency: LatencyConfig = LatencyConfig(),
+    cache_dir: Path | None = None,
+) -> TrialResult:
+    """Apply ``recipe`` to the task's model and measure the result beside ``baseline``.
+
+    Args:
+        task: what the model is and how it is trained and scored.
+        recipe: the pruning recipe (criterion, granularity, sparsity, schedule, timing,
+            fine-tune budget).
+        baseline: the trained dense model of ``task`` (see :func:`autoprune.baseline.get_baseline`).
+        seed: seeds pruning scores, fine-tuning order and initialisation.
+        callback: called after every fine-tune epoch with ``(step, metrics)``; returning
+            True stops the trial, which then comes back with status ``PRUNED``.
+        latency: how latency is measured.
+        cache_dir: where sensitivity scans are cached (None: no cache).
+
+    Returns:
+        A :class:`TrialResult`; its ``model`` is the pruned model with masks made permanent.
+
+    Example:
+        >>> from autoprune import get_task, Recipe
+        >>> from autoprune.baseline import get_baseline
+        >>> task = get_task("digits-mlp")
+        >>> result = run_trial(task, Recipe(granularity="channel", sparsity=0.5), get_baseline(task, 0))
+        >>> result.params_total < result.baseline_params_total
+        True
+    """
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    dense = baseline.build(task)
+    pruner = Pruner(recipe, task, cache_dir=cache_dir)
+    # the prunable weights are counted on the dense model, so removed channels count as pruned
+    layer_names = [name for name, _ in prunable_layers(dense, recipe)]
+    prunable_total = sum(dict(dense.named_modules())[n].weight.numel() for n in layer_names)
+
+    run = _Run(task, recipe, callback)
+    if recipe.timing == "after_training":
+        model = copy.deepcopy(dense)
+        targets = schedule_targets(recipe)
+        for target, epochs in zip(targets, split_epochs(recipe.finetune_epochs, len(targets))):
+            model = pruner.step(model, target)
+            if run.train(model, recipe.finetune_lr, epochs):
+                break
+    else:
+        model = task.build_model()  # seeded above: the same initialisation for every recipe
+        epochs = task.baseline_epochs + recipe.finetune_epochs
+        if recipe.timing == "before_training":
+            model = pruner.step(model, recipe.effective_sparsity)
+            run.train(model, task.baseline_lr, epochs)
+        else:  # during_training: the schedule's steps spread over the first 3/4 of training
+            targets = schedule_targets(recipe)
+            at_epoch = _prune_epochs(len(targets), task.baseline_epochs)
+            for epoch in range(epochs):
+                for target in [t for t, e in zip(targets, at_epoch) if e == epoch]:
+                    model = pruner.step(model, target)
+                if run.train(model, task.baseline_lr, 1):
+                    break
+    model = pruner.finalize(model).eval()
+
+    accuracy = task.evaluate(model)
+    if not math.isfinite(accuracy):
+        raise TrialFailedError(f"the task's metric is {accuracy} after pruning with {recipe.summary()}.")
+    sd = measure.deployable_state_dict(model)
+    sparse = recipe.granularity != "channel"
+    modules = dict(model.named_modules())
+    remaining = sum(int((modules[n].weight != 0).sum()) for n in layer_names if n in modules)
+    params_total, params_nonzero = effective_param_counts(model)
+    base_params, _ = effective_param_counts(dense)
+    inputs = task.example_input(latency.batch_size or task.benchmark_batch_size)
+    one = task.example_input(1)
+    lat_kwargs = dict(threads=latency.threads, warmup=latency.warmup, repeats=latency.repeats)
+    if run.stopped:  # a stopped trial never enters the front: skip the expensive measurement
+        latency_ms = baseline_latency_ms = math.nan
+    else:
+        with node_latency_lock():
+            latency_ms, baseline_latency_ms = measure.measure_latency_pair(model, dense, inputs, **lat_kwargs)
+    return TrialResult(
+        recipe=recipe,
+        accuracy=accuracy,
+        baseline_accuracy=baseline.accuracy,
+        params_total=params_total,
+        baseline_params_total=base_params,
+        params_nonzero=params_nonzero,
+        size_bytes=measure.state_dict_size(sd, sparse=sparse),
+        baseline_size_bytes=measure.state_dict_size(dense.state_dict(), sparse=False),
+        flops=measure.count_flops(model, one),
+        baseline_flops=measure.count_flops(dense, one),
+        latency_ms=latency_ms,
+        baseline_latency_ms=baseline_latency_ms,
+        sparsity_achieved=1.0 - remaining / prunable_total,
+        finetune_epochs_run=run.epochs_run,
+        status=TrialStatus.PRUNED if run.stopped else TrialStatus.COMPLETE,
+        seconds=time.perf_counter() - start,
+        curve=run.curve,
+        model=model,
+    )
+
+
+class _Run:
+    """Fine-tuning bookkeeping: epochs run, the curve, the stop signal."""
+
+    def __init__(self, task: Task, recipe: Recipe, callback: ReportCallback | None) -> None:
+        self.task, self.recipe, self.callback = task, recipe, callback
+        self.epochs_run = 0
+        self.curve: list[tuple[int, float]] = []
+        self.stopped = False
+
+    def train(self, model: nn.Module, lr: float, epochs: int) -> bool:
+        """Train ``epochs`` epochs, reporting after each; True when told to stop."""
+        if epochs <= 0 or self.stopped:
+            return self.stopped
+        # a fresh optimizer: channel pruning replaces parameters between steps
+        optimizer = self.task.make_optimizer([p for p in model.parameters() if p.requires_grad], lr)
+        for _ in range(epochs):
+            train_epoch(model, self.task, optimizer, epoch=self.epochs_run)
+            self.epochs_run += 1
+            accuracy = self.task.evaluate(model)
+            if not math.isfinite(accuracy):
+                raise TrialFailedError(f"the task's metric is {accuracy} at fine-tune step {self.epochs_run}.")
+            self.curve.append((self.epochs_run, accuracy))
+            if self.callback is not None:
+                total, nonzero = effective_param_counts(model)
+                metrics = {"accuracy": accuracy, "params_total": float(total), "params_nonzero": float(nonzero)}
+                if self.callback(self.epochs_run, metrics):
+                    self.stopped = True
+                    return True
+        return False
+
+
+def _prune_epochs(n_steps: int, epochs: int) -> list[int]:
+    """Epochs at whose start each pruning step happens when pruning during training.
+
+    Steps are spread evenly over the first three quarters of training, so the last
+    quarter recovers: 3 steps over 20 epochs prune at epochs 0, 7, 15.
+    """
+    if n_steps == 1:
+        return [epochs // 2]
+    last = max(int(epochs * 0.75), 1)
+    return [round(k * last / (n_steps - 1)) for k in range(n_steps)]

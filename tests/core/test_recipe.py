@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from autoprune import ConfigError, Recipe
+
+
+def test_defaults_are_valid_and_round_trip():
+    recipe = Recipe()
+    assert Recipe.from_dict(recipe.to_dict()) == recipe
+
+
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("criterion", "l1", r"criterion must be one of magnitude_l1, magnitude_l2, random, taylor, wanda, but got criterion='l1'"),
+        ("granularity", "block", r"granularity must be one of unstructured, nm, channel"),
+        ("schedule", "cosine", r"schedule must be one of one_shot, iterative, gradual"),
+        ("timing", "later", r"timing must be one of after_training, during_training, before_training"),
+        ("allocation", "lamp", r"allocation must be one of uniform, global, sensitivity"),
+        ("sparsity", 1.0, r"sparsity must be in \[0, 1\), but got sparsity=1.0"),
+        ("sparsity", -0.1, r"sparsity must be in \[0, 1\)"),
+        ("steps", 0, r"steps must be >= 1"),
+        ("finetune_epochs", -1, r"finetune_epochs must be >= 0"),
+        ("finetune_lr", 0.0, r"finetune_lr must be > 0"),
+    ],
+)
+def test_bad_values_name_field_value_and_allowed(field, value, match):
+    with pytest.raises(ConfigError, match=match):
+        Recipe(**{field: value})
+
+
+def test_nm_n_must_be_below_nm_m():
+    with pytest.raises(ConfigError, match=r"nm_n must satisfy 1 <= nm_n < nm_m, but got nm_n=4, nm_m=4"):
+        Recipe(granularity="nm", nm_n=4, nm_m=4)
+
+
+def test_nm_implies_its_sparsity():
+    assert Recipe(granularity="nm", nm_n=2, nm_m=4).effective_sparsity == 0.5
+    assert Recipe(granularity="nm", nm_n=1, nm_m=4).effective_sparsity == 0.75
+    assert Recipe(granularity="channel", sparsity=0.3).effective_sparsity == 0.3
+
+
+def test_from_strings_parses_types():
+    r = Recipe.from_strings(["sparsity=0.9", "steps=3", "schedule=gradual", "keep_layers=0,2", "prune_classifier=yes"])
+    assert (r.sparsity, r.steps, r.schedule, r.keep_layers, r.prune_classifier) == (0.9, 3, "gradual", ("0", "2"), True)
+
+
+def test_from_strings_rejects_unknown_key_and_bad_type():
+    with pytest.raises(ConfigError, match=r"'sparsty' is not a recipe field; allowed: allocation, "):
+        Recipe.from_strings(["sparsty=0.5"])
+    with pytest.raises(ConfigError, match=r"steps expects a value of type int, but got steps='three'"):
+        Recipe.from_strings(["steps=three"])
+    with pytest.raises(ConfigError, match=r"--set expects key=value, but got 'sparsity'"):
+        Recipe.from_strings(["sparsity"])
+
+
+def test_pruning_steps():
+    assert Recipe(schedule="one_shot", steps=5).pruning_steps == 1
+    assert Recipe(schedule="gradual", steps=5).pruning_steps == 5

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from autoprune.errors import ConfigError
+from autoprune.measure import measure_latency, measure_latency_pair
+
+FAST = dict(warmup=2, repeats=5, min_seconds=0.0)
+
+
+def _stack(width: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(512, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 10))
+
+
+def test_narrow_stack_is_much_faster_than_wide_one():
+    torch.manual_seed(0)
+    x = torch.randn(64, 512)
+    small, big = _stack(16), _stack(2048)  # about 0.5M vs 340M MACs per call
+    assert 4 * measure_latency(small, x, **FAST) < measure_latency(big, x, **FAST)
+    small_ms, big_ms = measure_latency_pair(small, big, x, **FAST)
+    assert 4 * small_ms < big_ms
+
+
+def test_threads_mode_and_device_are_restored():
+    before = torch.get_num_threads()
+    model = nn.Linear(8, 8).train()
+    ms = measure_latency(model, torch.zeros(2, 8), threads=1 if before != 1 else 2, **FAST)
+    assert ms > 0
+    assert torch.get_num_threads() == before
+    assert model.training
+
+
+def test_threads_restored_when_the_model_fails():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        measure_latency(nn.Linear(8, 8), torch.zeros(2, 3), threads=1 if before != 1 else 2, **FAST)
+    assert torch.get_num_threads() == before
+
+
+def test_repeats_grow_until_min_seconds(monkeypatch):
+    calls = []
+
+    class Counting(nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return x
+
+    measure_latency(Counting(), torch.zeros(1), warmup=0, repeats=3, min_seconds=0.05)
+    assert len(calls) > 3  # a no-op call takes microseconds: 3 calls cannot fill 50 ms
+
+
+def test_pair_interleaves_calls():
+    order = []
+
+    class Tag(nn.Module):
+        def __init__(self, tag):
+            super().__init__()
+            self.tag = tag
+
+        def forward(self, x):
+            order.append(self.tag)
+            return x
+
+    measure_latency_pair(Tag("a"), Tag("b"), torch.zeros(1), warmup=1, repeats=3, min_seconds=0.0)
+    assert order == ["a", "b"] * 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"threads": 0}, r"threads must be an integer >= 1, but got threads=0"),
+        ({"repeats": 0}, r"repeats must be an integer >= 1, but got repeats=0"),
+        ({"warmup": -1}, r"warmup must be an integer >= 0, but got warmup=-1"),
+        ({"min_seconds": -1.0}, r"min_seconds must be a number >= 0, but got min_seconds=-1.0"),
+    ],
+)
+def test_bad_settings_are_rejected(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        measure_latency(nn.Linear(2, 2), torch.zeros(1, 2), **kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_latency_uses_events_and_returns_the_model():
+    model = _stack(256)
+    ms = measure_latency(model, torch.randn(64, 512), device="cuda", **FAST)
+    assert ms > 0
+    assert next(model.parameters()).device.type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_cuda_requested_without_cuda_is_a_clear_error():
+    with pytest.raises(ConfigError, match="device='cuda' was requested, but CUDA is not available"):
+        measure_latency(nn.Linear(2, 2), torch.zeros(1, 2), device="cuda")

@@ -1,0 +1,178 @@
+"""Trial pruners driven with synthetic curves (no training), optuna-style."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from autoprune.errors import ConfigError
+from autoprune.search._trial_pruners import (
+    NoTrialPruner,
+    OptunaTrialPruner,
+    ParetoTrialPruner,
+    RunningTrial,
+    TrialHistory,
+    TrialPrunerConfig,
+    TrialState,
+    make_trial_pruner,
+)
+
+COMPLETE, PRUNED = TrialState.COMPLETE, TrialState.PRUNED
+
+
+def peers(values_at_1, size=1000.0, state=COMPLETE, final_gain=0.01) -> list[TrialHistory]:
+    """Finished trials with a value at step 1 and a final value ``final_gain`` higher at step 3."""
+    return [
+        TrialHistory(i, state, {1: v, 2: v + final_gain / 2, 3: v + final_gain}, {"size_bytes": size})
+        for i, v in enumerate(values_at_1)
+    ]
+
+
+def candidate(value: float, size: float = 1000.0, step: int = 1, **kwargs) -> RunningTrial:
+    return RunningTrial(99, {s: value for s in range(1, step + 1)}, {"size_bytes": size}, **kwargs)
+
+
+PRUNER = ParetoTrialPruner(percentile=25.0, n_startup_trials=4, n_warmup_steps=0, n_min_peers=3)
+HISTORY = peers([0.90, 0.92, 0.94, 0.96])  # 25th percentile (linear): 0.915
+
+
+def test_behind_its_peers_stops() -> None:
+    assert PRUNER.should_stop(candidate(0.80), HISTORY)
+    assert "below the 25th percentile 0.915 of 4 peers" in PRUNER.last_reason
+    assert PRUNER.should_stop(candidate(0.91), HISTORY)
+
+
+def test_within_its_peers_continues() -> None:
+    assert not PRUNER.should_stop(candidate(0.95), HISTORY)
+    assert not PRUNER.should_stop(candidate(0.92), HISTORY)
+
+
+def test_smaller_than_every_peer_has_no_peers_and_continues() -> None:
+    # the peers are larger (worse), so they are not peers: it may be on the front
+    assert not PRUNER.should_stop(candidate(0.80, size=500.0), HISTORY)
+    assert "0 peers" in PRUNER.last_reason
+    # larger than every peer: they are all peers
+    assert PRUNER.should_stop(candidate(0.80, size=2000.0), HISTORY)
+
+
+def test_peers_need_to_be_no_worse_on_every_shared_objective() -> None:
+    history = [
+        TrialHistory(0, COMPLETE, {1: 0.95}, {"size_bytes": 900, "latency_ms": 2.0}),  # slower
+        TrialHistory(1, COMPLETE, {1: 0.95}, {"size_bytes": 900, "latency_ms": 0.5}),
+        TrialHistory(2, PRUNED, {1: 0.95}, {"size_bytes": 900}),  # latency unknown: not compared
+        TrialHistory(3, COMPLETE, {1: 0.95}, {"size_bytes": 900, "latency_ms": 0.5}),
+        TrialHistory(4, COMPLETE, {2: 0.99}, {"size_bytes": 900}),  # no value at step 1
+    ]
+    trial = RunningTrial(9, {1: 0.5}, {"size_bytes": 1000, "latency_ms": 1.0})
+    assert PRUNER.should_stop(trial, history)
+    assert "of 3 peers" in PRUNER.last_reason
+    # a maximised objective: peers must be at least as large
+    maxed = ParetoTrialPruner(n_warmup_steps=0, n_startup_trials=0, directions={"sparsity_achieved": "max"})
+    sparse = [TrialHistory(i, COMPLETE, {1: 0.95}, {"sparsity_achieved": 0.5}) for i in range(3)]
+    assert maxed.should_stop(RunningTrial(9, {1: 0.5}, {"sparsity_achieved": 0.4}), sparse)
+    assert not maxed.should_stop(RunningTrial(9, {1: 0.5}, {"sparsity_achieved": 0.6}), sparse)
+
+
+def test_never_stops_before_startup_trials_warmup_or_at_the_last_step() -> None:
+    pruned_only = peers([0.90, 0.92, 0.94, 0.96], state=PRUNED)
+    assert not PRUNER.should_stop(candidate(0.10), pruned_only)  # 0 complete of 4
+    assert "0 of 4 startup trials complete" in PRUNER.last_reason
+    assert not PRUNER.should_stop(candidate(0.10), HISTORY[:3])
+    warm = ParetoTrialPruner(n_warmup_steps=1)
+    assert not warm.should_stop(candidate(0.10, step=1), HISTORY)  # step 1 is a warm-up step
+    assert warm.should_stop(candidate(0.10, step=2), HISTORY)
+    assert not PRUNER.should_stop(candidate(0.10, n_steps=1), HISTORY)  # the work is done
+    assert not PRUNER.should_stop(RunningTrial(99, {}), HISTORY)
+
+
+def test_too_few_peers_continues() -> None:
+    few = ParetoTrialPruner(n_startup_trials=0, n_warmup_steps=0, n_min_peers=5)
+    assert not few.should_stop(candidate(0.10), HISTORY)
+    assert "4 peers at step 1, 5 needed" in few.last_reason
+
+
+def test_cannot_meet_the_accuracy_bar_stops() -> None:
+    # completed trials gained at most 0.01 from step 1 to the end; margin 0.005
+    history = peers([0.90, 0.92, 0.94, 0.96], size=10_000.0)  # all larger: not peers
+    bar = ParetoTrialPruner(n_warmup_steps=0, min_value=0.95, margin=0.005)
+    assert bar.should_stop(candidate(0.934, size=500.0), history)  # 0.934 + 0.01 + 0.005 < 0.95
+    assert "cannot reach 0.95" in bar.last_reason
+    assert not bar.should_stop(candidate(0.936, size=500.0), history)  # 0.951 >= 0.95
+    # the gain is taken from complete trials only
+    lucky = history + [TrialHistory(50, PRUNED, {1: 0.5, 3: 0.99})]
+    assert bar.should_stop(candidate(0.934, size=500.0), lucky)
+    # falling curves count as no gain, not as a loss
+    falling = peers([0.90, 0.92, 0.94, 0.96], size=10_000.0, final_gain=-0.05)
+    assert not bar.should_stop(candidate(0.946, size=500.0), falling)  # 0.946 + 0 + 0.005 >= 0.95
+
+
+def test_history_states_may_be_plain_strings() -> None:
+    history = [TrialHistory(i, "complete", {1: v}) for i, v in enumerate([0.90, 0.92, 0.94, 0.96])]
+    assert history[0].state is TrialState.COMPLETE
+    assert PRUNER.should_stop(RunningTrial(9, {1: 0.8}, state="running"), history)
+    with pytest.raises(ValueError):
+        TrialHistory(0, "finished")
+
+
+def test_no_trial_pruner() -> None:
+    assert not NoTrialPruner().should_stop(candidate(0.0), HISTORY)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"percentile": 101}, r"percentile must be a number in \[0, 100\], but got percentile=101"),
+        ({"n_startup_trials": -1}, r"n_startup_trials must be an integer >= 0, but got n_startup_trials=-1"),
+        ({"n_min_peers": 0}, r"n_min_peers must be an integer >= 1"),
+        ({"n_warmup_steps": 1.5}, r"n_warmup_steps must be an integer >= 0"),
+        ({"min_value": float("nan")}, r"min_value must be a finite number or None"),
+        ({"directions": {"size_bytes": "down"}}, r"directions\['size_bytes'\] must be min or max"),
+    ],
+)
+def test_pareto_pruner_checks_its_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ParetoTrialPruner(**kwargs)
+
+
+def test_make_trial_pruner_registry() -> None:
+    pareto = make_trial_pruner(TrialPrunerConfig("pareto", {"percentile": 50}), 3, min_value=0.9,
+                               directions={"sparsity_achieved": "max"})
+    assert isinstance(pareto, ParetoTrialPruner)
+    assert (pareto.percentile, pareto.min_value, pareto.directions) == (50.0, 0.9, {"sparsity_achieved": "max"})
+    assert isinstance(pareto.study_pruner(), optuna.pruners.NopPruner)
+    assert isinstance(make_trial_pruner(TrialPrunerConfig("none"), 2), NoTrialPruner)
+    median = make_trial_pruner(TrialPrunerConfig("median", {"n_startup_trials": 2}), 1)
+    assert isinstance(median, OptunaTrialPruner) and isinstance(median.study_pruner(), optuna.pruners.MedianPruner)
+    assert isinstance(make_trial_pruner(TrialPrunerConfig("hyperband"), 1).study_pruner(), optuna.pruners.HyperbandPruner)
+    halving = make_trial_pruner(TrialPrunerConfig("successive_halving", {"min_resource": "auto"}), 1)
+    assert isinstance(halving.study_pruner(), optuna.pruners.SuccessiveHalvingPruner)
+    with pytest.raises(ConfigError, match=r"'asha' is not a trial pruner; allowed: none, median"):
+        make_trial_pruner(TrialPrunerConfig("asha"), 1)
+    with pytest.raises(ConfigError, match=r"median is for one objective, but the space has 2"):
+        make_trial_pruner(TrialPrunerConfig("median"), 2)
+    with pytest.raises(ConfigError, match=r"pareto compares trials on their other objectives"):
+        make_trial_pruner(TrialPrunerConfig("pareto"), 1)
+    with pytest.raises(ConfigError, match=r"min_resource must be <= max_resource, but got min_resource=5, max_resource=2"):
+        make_trial_pruner(TrialPrunerConfig("hyperband", {"min_resource": 5, "max_resource": 2}), 1)
+    with pytest.raises(ConfigError, match=r"max_resource must be an integer or 'auto' >= 1, but got max_resource='big'"):
+        make_trial_pruner(TrialPrunerConfig("hyperband", {"max_resource": "big"}), 1)
+
+
+@pytest.mark.parametrize(("direction", "sign"), [("maximize", 1.0), ("minimize", -1.0)])
+def test_optuna_pruner_reports_through_the_driver_side_trial(direction: str, sign: float) -> None:
+    pruner = make_trial_pruner(TrialPrunerConfig("median", {"n_startup_trials": 4}), 1, study_direction=direction)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, pruner=pruner.study_pruner())
+    for value in [0.90, 0.92, 0.94, 0.96]:
+        t = study.ask()
+        t.report(sign * value, 1)
+        study.tell(t, sign * value)
+    trial = study.ask()
+    assert pruner.should_stop(RunningTrial(trial.number, {1: 0.80}, optuna_trial=trial), [])
+    assert study.trials[trial.number].intermediate_values == {1: sign * 0.80}
+    other = study.ask()
+    assert not pruner.should_stop(RunningTrial(other.number, {1: 0.95}, optuna_trial=other), [])
+    last = study.ask()  # at its last step nothing is saved by stopping
+    assert not pruner.should_stop(RunningTrial(last.number, {1: 0.10}, n_steps=1, optuna_trial=last), [])
+    with pytest.raises(TypeError, match="needs RunningTrial.optuna_trial"):
+        pruner.should_stop(RunningTrial(5, {1: 0.5}), [])
