@@ -12,3 +12,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("NEPTUNE_MODE", "debug")  # never reach a server from tests
     yield
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for every Ray test (starting Ray costs several seconds)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

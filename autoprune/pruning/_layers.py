@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator
 
 import torch
@@ -11,7 +12,15 @@ from autoprune.errors import ConfigError
 from autoprune.recipe import Recipe
 from autoprune.tasks import to_device
 
-__all__ = ["PRUNABLE_TYPES", "prunable_layers", "effective_weight", "weight_mask", "model_device", "batches_on"]
+__all__ = [
+    "PRUNABLE_TYPES",
+    "prunable_layers",
+    "effective_weight",
+    "weight_mask",
+    "model_device",
+    "batches_on",
+    "eval_mode",
+]
 
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -95,3 +104,15 @@ def batches_on(batches: Any, device: torch.device) -> Iterator[Any]:
     """Move each ``(inputs, targets)`` batch to ``device`` (a model on GPU, data on CPU)."""
     for batch in batches:
         yield to_device(batch, device)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode for the block, then every submodule's own mode back (frozen parts stay frozen)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training

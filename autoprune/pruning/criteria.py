@@ -27,7 +27,7 @@ from torch import nn
 from torch_pruning.pruner import function as tp_fn
 
 from autoprune.errors import ConfigError
-from autoprune.pruning._layers import PRUNABLE_TYPES, batches_on, effective_weight, model_device
+from autoprune.pruning._layers import PRUNABLE_TYPES, batches_on, effective_weight, eval_mode, model_device
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model
 
@@ -46,16 +46,6 @@ Layers = list[tuple[str, nn.Module]]
 WeightCriterion = Callable[[Layers, nn.Module, "Task | None", "Recipe | None"], dict[str, torch.Tensor]]
 
 RANDOM_SEED = 0  # random scores are a reproducible control, the same for every trial seed
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _need_data(criterion: str, task: Task | None, recipe: Recipe | None) -> tuple[Task, int]:
@@ -97,7 +87,7 @@ def calibration_grads(model: nn.Module, params: list[nn.Parameter], task: Task, 
     """
     sums = [torch.zeros_like(p) for p in params]
     device = model_device(model)
-    with _eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         for batch in batches_on(task.calibration_batches(n_batches), device):
             loss = task.training_step(model, batch)
             grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -137,7 +127,7 @@ def input_norms(
     handles = [m.register_forward_hook(hook) for m in modules]
     device = model_device(model)
     try:
-        with _eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             for inputs, _ in batches_on(task.calibration_batches(n_batches), device):
                 call_model(model, inputs)
     finally:

@@ -93,7 +93,7 @@ def nm_mask(scores: torch.Tensor, n_zero_per_group: int, m: int) -> torch.Tensor
     full = moved.shape[-1] // m * m
     if full and n_zero_per_group:
         groups = moved[..., :full].reshape(*moved.shape[:-1], full // m, m)
-        lowest = torch.argsort(groups, dim=-1, stable=True)[..., :n_zero_per_group]
+        lowest = torch.topk(groups, n_zero_per_group, dim=-1, largest=False, sorted=False).indices
         group_mask = torch.ones_like(groups, dtype=torch.bool).scatter_(-1, lowest, False)
         mask[..., :full] = group_mask.reshape(*moved.shape[:-1], full)
     return mask.movedim(-1, 1).contiguous()

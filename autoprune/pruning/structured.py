@@ -23,7 +23,7 @@ import torch_pruning as tp
 from torch import nn
 
 from autoprune.errors import ConfigError
-from autoprune.pruning._layers import model_device, prunable_layers
+from autoprune.pruning._layers import eval_mode, model_device, prunable_layers
 from autoprune.pruning.criteria import channel_importance, channel_scoring
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model, to_device
@@ -41,14 +41,8 @@ def out_channels(module: nn.Module) -> int:
 def build_graph(model: nn.Module, task: Task) -> tp.DependencyGraph:
     """Trace ``model`` on ``task.example_input(1)`` into a Torch-Pruning dependency graph."""
     example = to_device(task.example_input(1), model_device(model))
-    was_training = model.training  # tracing switches the model to eval mode
-    try:
-        with torch.enable_grad():
-            return tp.DependencyGraph().build_dependency(
-                model, example_inputs=example, forward_fn=call_model, verbose=False
-            )
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.enable_grad():  # tracing leaves the model in eval mode otherwise
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example, forward_fn=call_model, verbose=False)
 
 
 def _is_grouped_conv(m: nn.Module) -> bool:

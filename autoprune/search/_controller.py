@@ -322,7 +322,8 @@ class _Search:
             "params_nonzero": nonzero,
             "size_bytes": measure.state_dict_size(dense.state_dict(), sparse=False),
             "flops": measure.count_flops(dense, self.task.example_input(1)),
-            "latency_ms": measure.measure_latency(dense, self.task.example_input(bs), threads=self.space.latency.threads),
+            "latency_ms": measure.measure_latency(dense, self.task.example_input(bs), threads=self.space.latency.threads,
+                                                  warmup=self.space.latency.warmup, repeats=self.space.latency.repeats),
         }
         study.set_user_attr("baseline", measures)
         return baseline, measures
@@ -382,9 +383,11 @@ class _Search:
             tracker.log_front(_front_rows(result), result.hypervolume, len(result.trials))
             if status == "complete":
                 self._write_report(result)
-                report = self.run_dir / "report" / "index.html"
-                if report.exists():
-                    tracker.log_file("report/index.html", report)
+                for path in sorted((self.run_dir / "report").glob("*.*")):
+                    tracker.log_file(f"report/{path.stem}_{path.suffix[1:]}", path)
+                for member in result.pareto_front:
+                    if result.model_path(member.number).exists():
+                        tracker.log_file(f"models/trial_{member.number}", result.model_path(member.number))
             tracker.finish(status)
         return result
 
@@ -406,7 +409,7 @@ class _Search:
         return TrialJob(
             number=number, recipe=recipe, seed=self.space.seed + number, task=self.space.task,
             task_seed=self.space.seed, data_dir=self.options.data_dir, threads=max(1, int(self.options.cpus_per_trial)),
-            latency_threads=self.space.latency.threads, latency_batch_size=self.space.latency.batch_size,
+            latency=self.space.latency.to_config(),
             cache_dir=str(cache_dir() / "sensitivity"),
         )
 

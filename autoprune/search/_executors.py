@@ -18,6 +18,7 @@ from typing import Any, Callable
 from autoprune.errors import AutopruneError
 from autoprune.recipe import Recipe
 from autoprune.result import TrialResult
+from autoprune.trial import LatencyConfig
 
 __all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job"]
 
@@ -36,8 +37,7 @@ class TrialJob:
     task_seed: int  # the search's seed: data order and baseline are the same for every trial
     data_dir: str | None
     threads: int = 1  # torch threads while training: equal on every executor, so results match
-    latency_threads: int = 1
-    latency_batch_size: int | None = None
+    latency: LatencyConfig = LatencyConfig()
     cache_dir: str | None = None
 
 
@@ -57,7 +57,7 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
                 task: Any = None) -> TrialOutcome:
     """Run one trial where this function is called (driver or worker)."""
     from autoprune.tasks import get_task
-    from autoprune.trial import LatencyConfig, run_trial
+    from autoprune.trial import run_trial
 
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{_pid()}"
@@ -75,7 +75,7 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
         task = task if task is not None else get_task(job.task, seed=job.task_seed, data_dir=job.data_dir)
         outcome.result = run_trial(
             task, job.recipe, baseline, seed=job.seed, callback=on_report,
-            latency=LatencyConfig(threads=job.latency_threads, batch_size=job.latency_batch_size),
+            latency=job.latency,
             cache_dir=Path(job.cache_dir) if job.cache_dir else None,
         )
     except KeyboardInterrupt:

@@ -110,7 +110,7 @@ def test_user_task_errors(tmp_path, capsys):
     not_task = tmp_path / "not_task.py"
     not_task.write_text("task = object()\n")
     assert main(["trial", "--task", f"{not_task}:task"]) == 2
-    assert "does not follow the Task protocol" in capsys.readouterr().err
+    assert "must name a Task instance, Task subclass or factory, got object" in capsys.readouterr().err
 
 
 def test_model_without_prunable_layer_fails_before_training(tmp_path, capsys):

@@ -188,3 +188,15 @@ def test_channel_taylor_grads_only_inside_the_block(make_task) -> None:
     assert out_rows.tolist() == [3.0, 8.0, 3.5] and in_cols.tolist() == [3.0, 8.0, 3.5]
     expected = (out_rows + in_cols) / 2
     assert torch.allclose(scores, expected / expected.mean())
+
+
+def test_data_criteria_restore_each_submodules_mode(make_task) -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Linear(2, 1))
+    model.train()
+    model[1].eval()  # a frozen batch norm inside a training model
+    task = make_task(lambda: model, [(torch.randn(4, 2), torch.zeros(4))], loss=_sum_loss)
+    for criterion in ("taylor", "wanda"):
+        weight_scores(criterion, [("0", model[0])], model, task, Recipe(calibration_batches=1))
+        assert [m.training for m in model] == [True, False, True]
+    build_graph(model, task)
+    assert [m.training for m in model] == [True, False, True]

@@ -1,0 +1,217 @@
+"""Trials per minute: the local executor against the Ray executor with 1 and 2 workers.
+
+CPU-bound digits-mlp trials (``benchmarks/spaces/ray-digits-mlp.yaml``: unstructured
+masks on the dense MLP, 4 fine-tune epochs, about 1.5 s on one core), one torch thread per
+trial (``cpus_per_trial=1``), the random sampler so that every configuration runs the same
+recipes. Each configuration runs the same number of trials in one process, one after the
+other:
+
+- ``local``: ``RunOptions(executor="local")``, trials in the controller's process;
+- ``ray x1`` / ``ray x2``: ``RunOptions(executor="ray", workers=1 | 2)`` on a local Ray
+  instance started once by this script. Starting Ray (``ray.init``) and the first task
+  on each worker process (importing torch and autoprune) are timed separately as startup,
+  not counted in trials per minute.
+
+Measured per configuration, from the study itself: the trial phase (first trial asked to
+last trial told; this leaves out the baseline measurement and the report the search also
+writes), trials per minute over that phase, the mean seconds inside a trial (``run_trial``
+on the worker), and the controller's overhead: ``phase - sum(trial seconds) / workers``,
+as a fraction of the phase and in seconds per trial. The per-epoch report round trip of
+a Ray trial (worker -> hub actor -> controller -> worker) happens inside the trial, so it
+shows as longer trials under Ray, not as overhead.
+
+Command (about 3 minutes on 2 idle cores)::
+
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/ray_throughput.py
+
+Smoke run (6 trials per configuration)::
+
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/ray_throughput.py --quick
+
+``--run-root /dev/shm`` puts the run directories (and their SQLite study) on tmpfs, to
+separate the cost of the study's disk commits from the rest of the overhead.
+Targets (printed with PASS / FAIL, never asserted): 2 Ray workers reach >= 1.7x the
+trials per minute of 1; the controller's overhead is < 5% of the trial phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+import torch
+
+from autoprune.baseline import get_baseline
+from autoprune.search import RunOptions, SearchSpace, load_space, search
+from autoprune.tasks import get_task
+
+SPACE = Path(__file__).resolve().parent / "spaces" / "ray-digits-mlp.yaml"
+CONFIGS = {"local": ("local", 1), "ray x1": ("ray", 1), "ray x2": ("ray", 2)}
+SPEEDUP_TARGET = 1.7
+OVERHEAD_TARGET = 0.05
+
+
+@dataclass
+class Throughput:
+    config: str
+    workers: int
+    trials: int
+    failed: int
+    phase_s: float  # first trial asked -> last trial told
+    search_s: float  # the whole search() call
+    trial_s: list[float]  # seconds inside each trial (run_trial on the worker)
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 * self.trials / self.phase_s
+
+    @property
+    def overhead_s(self) -> float:
+        """Phase time not spent inside trials, per worker: phase - sum(trial seconds) / workers."""
+        return self.phase_s - sum(self.trial_s) / self.workers
+
+    @property
+    def overhead_fraction(self) -> float:
+        return self.overhead_s / self.phase_s
+
+    @property
+    def overhead_per_trial_s(self) -> float:
+        """Controller seconds per trial (slot-seconds outside trials / trials)."""
+        return self.overhead_s * self.workers / self.trials
+
+
+def run_config(space: SearchSpace, name: str, out: Path) -> Throughput:
+    executor, workers = CONFIGS[name]
+    options = RunOptions(out=out, executor=executor, workers=workers, cpus_per_trial=1, tracker="none",
+                         progress=False)
+    start = time.perf_counter()
+    result = search(space, options=options)
+    search_s = time.perf_counter() - start
+    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    phase = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
+    seconds = [float(t.user_attrs.get("seconds", 0.0)) for t in trials]
+    failed = sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL)
+    return Throughput(config=name, workers=workers, trials=len(trials), failed=failed, phase_s=phase,
+                      search_s=search_s, trial_s=seconds)
+
+
+def start_ray(workers: int) -> tuple[float, float]:
+    """``ray.init`` as the executor would call it, then one task per worker process.
+
+    Returns (ray.init seconds, first-task seconds). The first task imports what a trial
+    imports, so worker processes are warm before the timed searches.
+    """
+    import ray
+
+    t0 = time.perf_counter()
+    ray.init(include_dashboard=False, log_to_driver=True)
+    init_s = time.perf_counter() - t0
+
+    @ray.remote(num_cpus=1)
+    def warm(seconds: float) -> int:
+        import autoprune.search._executors  # noqa: F401  (what a trial imports)
+        import autoprune.trial  # noqa: F401
+
+        time.sleep(seconds)  # overlap, so each task lands on its own worker process
+        return os.getpid()
+
+    t0 = time.perf_counter()
+    pids = ray.get([warm.remote(1.0) for _ in range(workers)])
+    warm_s = time.perf_counter() - t0 - 1.0
+    if len(set(pids)) < workers:
+        print(f"note: the warm-up ran on {len(set(pids))} worker processes, not {workers}", file=sys.stderr)
+    return init_s, warm_s
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=16, help="trials per configuration")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 6 trials per configuration")
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--run-root", type=Path, default=None,
+                        help="where run directories (and their SQLite study) go (default: a temp dir)")
+    args = parser.parse_args(argv)
+    trials = 6 if args.quick else args.trials
+    space = load_space(SPACE).with_overrides(trials=trials, seed=args.seed)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    task = get_task(space.task, seed=space.seed)
+    get_baseline(task, space.seed)  # cached before anything is timed
+    root = Path(tempfile.mkdtemp(prefix="autoprune-ray-bench-", dir=args.run_root))
+    results: dict[str, Throughput] = {}
+    startup: dict[str, float] = {}
+    try:
+        # untimed: imports and first-call costs of the controller process
+        search(space.with_overrides(trials=1), options=RunOptions(out=root / "warm-up", tracker="none",
+                                                                  progress=False))
+        for name in args.configs:
+            if CONFIGS[name][0] == "ray" and not startup:
+                startup["ray.init"], startup["first task on each worker"] = start_ray(
+                    max(w for n, (e, w) in CONFIGS.items() if e == "ray" and n in args.configs))
+                log(f"ray startup: init {startup['ray.init']:.1f}s, workers {startup['first task on each worker']:.1f}s")
+            results[name] = run_config(space, name, root / name.replace(" ", "-"))
+            r = results[name]
+            log(f"{name}: {r.trials} trials in {r.phase_s:.1f}s ({r.per_minute:.1f}/min), "
+                f"mean trial {statistics.mean(r.trial_s):.2f}s, overhead {100 * r.overhead_fraction:.1f}%")
+    finally:
+        if startup:
+            import ray
+
+            ray.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+    rows = []
+    for name, r in results.items():
+        rows.append([name, str(r.workers), str(r.trials), str(r.failed), f"{statistics.mean(r.trial_s):.2f}",
+                     f"{r.phase_s:.1f}", f"{r.per_minute:.1f}", f"{100 * r.overhead_fraction:.1f}%",
+                     f"{r.overhead_per_trial_s:.3f}", f"{r.search_s:.1f}"])
+    print(f"\n== trials per minute, digits-mlp, {trials} trials per configuration, 1 torch thread per trial, "
+          f"{os.cpu_count()} CPUs")
+    print(_table(["executor", "workers", "trials", "failed", "mean trial s", "phase s", "trials/min",
+                  "overhead", "overhead s/trial", "search() s"], rows))
+    if startup:
+        print("ray startup (not in trials/min): " + ", ".join(f"{k} {v:.1f}s" for k, v in startup.items()))
+    print("\n== targets")
+    if "ray x1" in results and "ray x2" in results:
+        speedup = results["ray x2"].per_minute / results["ray x1"].per_minute
+        print(f"{_verdict(speedup >= SPEEDUP_TARGET)}  2 Ray workers >= {SPEEDUP_TARGET}x the trials/min of 1 "
+              f"({speedup:.2f}x)")
+    for name, r in results.items():
+        long_enough = statistics.mean(r.trial_s) >= 1.0
+        note = "" if long_enough else " (trials shorter than 1 s: target not applicable)"
+        print(f"{_verdict(r.overhead_fraction < OVERHEAD_TARGET)}  {name}: controller overhead < "
+              f"{OVERHEAD_TARGET:.0%} of the trial phase ({100 * r.overhead_fraction:.1f}%, "
+              f"{r.overhead_per_trial_s:.3f}s per trial){note}")
+    print(f"\ntorch {torch.__version__}; timings are this machine's, under its load")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

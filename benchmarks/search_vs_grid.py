@@ -1,0 +1,463 @@
+"""Is the search worth running? autoprune against the hand-made grid, at the same compute.
+
+For each task and seed, in one process on one machine:
+
+1. **grid**: what a user writes today without autoprune. From the cached dense baseline,
+   ``torch.nn.utils.prune.global_unstructured`` (L1) at sparsity 0.5 / 0.8 / 0.9 / 0.95
+   over every Linear / Conv weight, and Torch-Pruning magnitude channel pruning
+   (``tp.pruner.MetaPruner`` + ``tp.importance.GroupMagnitudeImportance(p=1)``, the
+   classifier ignored) at ratio 0.25 / 0.5 / 0.75; each fine-tuned the same number of
+   epochs (``--grid-epochs``, default 2) with the task's optimizer at ``--grid-lr``, on
+   the task's own per-epoch batches (Fashion-MNIST: the same fixed-size subset per epoch
+   index as every search trial sees), then measured with :mod:`autoprune.measure` the way
+   a trial is (accuracy through the task, latency interleaved with the dense model,
+   size of the deployable state dict, sparse-packed for unstructured). Its wall clock is T.
+2. **random**: ``autoprune.search`` with the random sampler, ``budget.seconds = T``.
+3. **tpe**: the default sampler (TPE), no trial pruner, ``budget.seconds = T``.
+4. **tpe+pareto**: TPE with the Pareto trial pruner, ``budget.seconds = T``.
+
+Arms 2-4 read ``benchmarks/spaces/<task>.yaml`` (search space, warm starts, the pruner's
+options); only the sampler, the trial pruner and the budget differ between them. Every arm
+is scored the same way: the hypervolume of the non-dominated points among its complete
+models, objectives accuracy (max) / latency_ms (min) / size_bytes (min) normalised to the
+dense baseline (points of accuracy, ratios otherwise), reference point 5 points of
+accuracy drop / latency ratio 1 / size ratio 1 (:func:`autoprune.search.default_reference`).
+
+Then arms 3 and 4 are compared at the same number of trials: the local executor runs one
+trial at a time and the budget only decides when to stop, so the first N trials of a run
+are what a run of N trials would have done; N is the smaller of the two runs' trial
+counts (``--same-trials N`` runs separate N-trial searches instead).
+
+Full benchmark (about 25-30 minutes on 2 idle cores, baselines cached beforehand;
+training the three Fashion-MNIST baselines adds about 4 minutes the first time)::
+
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/search_vs_grid.py
+
+Smoke run (digits only, one seed, about a minute)::
+
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/search_vs_grid.py --quick
+
+Timings are wall-clock on the machine it runs on: run it on an otherwise idle machine.
+Nothing here asserts a threshold; the targets are printed with PASS / FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch_pruning as tp
+from torch import nn
+from torch.nn.utils import prune
+
+from autoprune import measure
+from autoprune.baseline import Baseline, get_baseline
+from autoprune.search import (
+    RunOptions,
+    SearchSpace,
+    default_reference,
+    hypervolume,
+    load_space,
+    normalize,
+    pareto_front,
+    search,
+)
+from autoprune.search._trial_pruners import TrialPrunerConfig
+from autoprune.tasks import Task, get_task
+
+TASKS = ("digits-mlp", "fashion-mnist-cnn")
+SPACES_DIR = Path(__file__).resolve().parent / "spaces"
+UNSTRUCTURED_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
+CHANNEL_RATIOS = (0.25, 0.5, 0.75)
+ARMS = ("grid", "random", "tpe", "tpe+pareto")
+ONE_POINT = 0.01  # accuracy_drop of one point
+FAST_LATENCY_RATIO = 1 / 8  # ">= 8x faster than dense"
+EPS = 1e-9
+
+# targets printed with PASS / FAIL
+HV_VS_GRID = 1.15
+EPOCH_SAVING = 0.40
+HV_LOSS = 0.03
+
+
+@dataclass
+class Point:
+    """One measured model: what the hypervolume and the tables need."""
+
+    label: str
+    accuracy_drop: float
+    latency_ratio: float
+    size_ratio: float
+    objectives: list[float]  # normalised, to minimise (points, ratio, ratio)
+
+
+@dataclass
+class ArmRun:
+    """One arm on one task and seed."""
+
+    arm: str
+    task: str
+    seed: int
+    wall_s: float
+    epochs: int
+    trials: int
+    complete: int
+    pruned: int = 0
+    failed: int = 0
+    hypervolume: float = 0.0
+    best_latency_ratio: float | None = None  # among models <= 1 point below the baseline
+    best_size_ratio: float | None = None
+    points: list[Point] = field(default_factory=list)
+    epochs_per_trial: list[int] = field(default_factory=list)  # trial order (search arms)
+    complete_per_trial: list[bool] = field(default_factory=list)
+
+
+# --- scoring --------------------------------------------------------------------------
+
+
+def score(run: ArmRun, space: SearchSpace) -> ArmRun:
+    """Fill hypervolume and best ratios from ``run.points``."""
+    run.hypervolume = front_hypervolume(run.points, space)
+    good = [p for p in run.points if p.accuracy_drop <= ONE_POINT + EPS]
+    run.best_latency_ratio = min((p.latency_ratio for p in good), default=None)
+    run.best_size_ratio = min((p.size_ratio for p in good), default=None)
+    return run
+
+
+def front_hypervolume(points: Sequence[Point], space: SearchSpace) -> float:
+    if not points:
+        return 0.0
+    reference = space.reference_point or default_reference(space.objectives)
+    arr = np.array([p.objectives for p in points], dtype=float)
+    return float(hypervolume(arr[pareto_front(arr)], np.asarray(reference, dtype=float)))
+
+
+def make_point(label: str, measures: dict[str, Any], baseline: dict[str, float], space: SearchSpace) -> Point:
+    """``measures`` (accuracy, latency_ms, baseline_latency_ms, size_bytes) as a Point.
+
+    Latency is compared with the dense model timed beside it (as the search does).
+    """
+    reference = {**baseline, "latency_ms": float(measures["baseline_latency_ms"])}
+    return Point(
+        label=label,
+        accuracy_drop=baseline["accuracy"] - float(measures["accuracy"]),
+        latency_ratio=float(measures["latency_ms"]) / reference["latency_ms"],
+        size_ratio=float(measures["size_bytes"]) / baseline["size_bytes"],
+        objectives=normalize(measures, reference, space.objectives).tolist(),
+    )
+
+
+# --- arm 1: the hand-made grid ---------------------------------------------------------
+
+
+def _weight_layers(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+
+
+def _finetune(model: nn.Module, task: Task, epochs: int, lr: float) -> nn.Module:
+    """Plain fine-tuning on the task's batches of epochs 0, 1, ... (as a trial sees them)."""
+    optimizer = task.make_optimizer([p for p in model.parameters() if p.requires_grad], lr)
+    model.train()
+    for epoch in range(epochs):
+        for batch in task.train_batches(epoch):
+            optimizer.zero_grad(set_to_none=True)
+            loss = task.training_step(model, batch)
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+def _grid_configs() -> list[tuple[str, str, float]]:
+    return [("unstructured", f"global L1 {s:.2f}", s) for s in UNSTRUCTURED_SPARSITIES] + [
+        ("channel", f"tp channel {r:.2f}", r) for r in CHANNEL_RATIOS
+    ]
+
+
+def run_grid(task: Task, baseline: Baseline, space: SearchSpace, seed: int, epochs: int, lr: float) -> ArmRun:
+    """The grid of unstructured and channel pruning, written with the libraries directly."""
+    lat = space.latency
+    inputs = task.example_input(lat.batch_size or task.benchmark_batch_size)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(lat.threads)  # trials train with cpus_per_trial (1) threads too
+    start = time.perf_counter()
+    try:
+        dense = baseline.build(task)
+        base = {"accuracy": baseline.accuracy,
+                "size_bytes": measure.state_dict_size(dense.state_dict(), sparse=False)}
+        points = []
+        for kind, label, amount in _grid_configs():
+            torch.manual_seed(seed)
+            model = baseline.build(task)
+            if kind == "unstructured":
+                params = [(m, "weight") for m in _weight_layers(model)]
+                prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=amount)
+                _finetune(model, task, epochs, lr)
+                for module, name in params:
+                    prune.remove(module, name)
+            else:
+                pruner = tp.pruner.MetaPruner(
+                    model, task.example_input(1),
+                    importance=tp.importance.GroupMagnitudeImportance(p=1),
+                    pruning_ratio=amount, ignored_layers=[_weight_layers(model)[-1]],
+                )
+                pruner.step()
+                _finetune(model, task, epochs, lr)
+            model.eval()
+            accuracy = task.evaluate(model)
+            size = measure.state_dict_size(model.state_dict(), sparse=kind == "unstructured")
+            latency_ms, dense_ms = measure.measure_latency_pair(
+                model, dense, inputs, threads=lat.threads, warmup=lat.warmup, repeats=lat.repeats
+            )
+            measures = {"accuracy": accuracy, "latency_ms": latency_ms, "baseline_latency_ms": dense_ms,
+                        "size_bytes": size}
+            points.append(make_point(label, measures, base, space))
+    finally:
+        torch.set_num_threads(previous_threads)
+    wall = time.perf_counter() - start
+    n = len(points)
+    run = ArmRun(arm="grid", task=task.name, seed=seed, wall_s=wall, epochs=n * epochs, trials=n, complete=n,
+                 points=points)
+    return score(run, space)
+
+
+# --- arms 2-4: the search ---------------------------------------------------------------
+
+
+def arm_space(space: SearchSpace, arm: str, seed: int, seconds: float | None, trials: int | None) -> SearchSpace:
+    """The benchmark space for one arm: only sampler, trial pruner and budget change."""
+    sampler = "random" if arm == "random" else "tpe"
+    pruner = space.trial_pruner if arm == "tpe+pareto" else TrialPrunerConfig("none")
+    return space.with_overrides(seed=seed, sampler=sampler, trial_pruner=pruner,
+                                seconds=seconds, trials=trials if trials is not None else 100_000)
+
+
+def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir: str | None, *,
+                   seconds: float | None = None, trials: int | None = None) -> ArmRun:
+    the_space = arm_space(space, arm, seed, seconds, trials)
+    if seconds is None and trials is None:
+        raise ValueError("a search arm needs seconds or trials")
+    options = RunOptions(out=out, tracker="none", progress=False, data_dir=data_dir)
+    start = time.perf_counter()
+    result = search(the_space, options=options)
+    wall = time.perf_counter() - start
+    records = sorted(result.trials, key=lambda r: r.number)
+    run = ArmRun(arm=arm, task=space.task, seed=seed, wall_s=wall, epochs=0, trials=len(records), complete=0)
+    for r in records:
+        epochs = int(r.measures.get("finetune_epochs_run") or 0)
+        run.epochs += epochs
+        run.epochs_per_trial.append(epochs)
+        run.complete_per_trial.append(r.state == "complete")
+        run.complete += r.state == "complete"
+        run.pruned += r.state == "pruned"
+        run.failed += r.state == "failed"
+        if r.state == "complete":
+            run.points.append(make_point(f"trial {r.number}: {r.summary()}", r.measures, result.baseline,
+                                         the_space))
+    return score(run, the_space)
+
+
+def truncated(run: ArmRun, n: int, space: SearchSpace) -> ArmRun:
+    """The first ``n`` trials of a sequential (local executor) run, scored alone."""
+    points = [p for p in run.points if int(p.label.split(":")[0].split()[1]) < n]
+    out = ArmRun(arm=run.arm, task=run.task, seed=run.seed, wall_s=math.nan, epochs=sum(run.epochs_per_trial[:n]),
+                 trials=n, complete=sum(run.complete_per_trial[:n]), points=points)
+    return score(out, space)
+
+
+# --- the benchmark ------------------------------------------------------------------------
+
+
+def bench_task(task_name: str, seeds: Sequence[int], args: argparse.Namespace, workdir: Path,
+               log: Callable[[str], None]) -> dict[str, Any]:
+    space = load_space(SPACES_DIR / f"{task_name}.yaml")
+    runs: list[ArmRun] = []
+    same: list[tuple[ArmRun, ArmRun]] = []
+    for seed in seeds:
+        task = get_task(task_name, seed=seed, data_dir=args.data_dir)
+        baseline = get_baseline(task, seed)  # cached: trained once, before any timing
+        grid = run_grid(task, baseline, space, seed, args.grid_epochs, args.grid_lr)
+        runs.append(grid)
+        seconds = grid.wall_s
+        log(f"{task_name} seed {seed}: baseline {baseline.accuracy:.4f}, grid {seconds:.1f}s HV {grid.hypervolume:.3f}")
+        by_arm = {}
+        for arm in ARMS[1:]:
+            out = workdir / f"{task_name}-s{seed}-{arm}"
+            run = run_search_arm(space, arm, seed, out, args.data_dir, seconds=seconds)
+            shutil.rmtree(out, ignore_errors=True)
+            runs.append(run)
+            by_arm[arm] = run
+            log(f"  {arm:<11} {run.wall_s:6.1f}s {run.trials:3d} trials ({run.pruned} pruned, {run.failed} failed) "
+                f"{run.epochs:3d} epochs HV {run.hypervolume:.3f}")
+        if args.same_trials:
+            pair = []
+            for arm in ("tpe", "tpe+pareto"):
+                out = workdir / f"{task_name}-s{seed}-{arm}-n{args.same_trials}"
+                pair.append(run_search_arm(space, arm, seed, out, args.data_dir, trials=args.same_trials))
+                shutil.rmtree(out, ignore_errors=True)
+            same.append((pair[0], pair[1]))
+        else:
+            n = min(by_arm["tpe"].trials, by_arm["tpe+pareto"].trials)
+            same.append((truncated(by_arm["tpe"], n, space), truncated(by_arm["tpe+pareto"], n, space)))
+        a, b = same[-1]
+        log(f"  same {a.trials} trials: tpe {a.epochs} epochs HV {a.hypervolume:.3f} | "
+            f"tpe+pareto {b.epochs} epochs HV {b.hypervolume:.3f}")
+    return {"task": task_name, "runs": runs, "same": same}
+
+
+def warm_up(workdir: Path, log: Callable[[str], None]) -> None:
+    """One untimed 1-trial digits search: imports (scikit-learn, torch's FLOP counter,
+    matplotlib for the report) and first-call costs land here, not in the first timed arm."""
+    t0 = time.perf_counter()
+    space = load_space(SPACES_DIR / "digits-mlp.yaml").with_overrides(trials=1, trial_pruner="none")
+    search(space, options=RunOptions(out=workdir / "warm-up", tracker="none", progress=False))
+    shutil.rmtree(workdir / "warm-up", ignore_errors=True)
+    log(f"warm-up search: {time.perf_counter() - t0:.1f}s (untimed)")
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.median(vals) if vals else None
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def report(results: list[dict[str, Any]], seeds: Sequence[int]) -> tuple[str, list[tuple[str, bool | None]]]:
+    lines: list[str] = []
+    targets: list[tuple[str, bool | None]] = []
+    for res in results:
+        task, runs = res["task"], res["runs"]
+        grid_hv = {r.seed: r.hypervolume for r in runs if r.arm == "grid"}
+        rows, medians = [], {}
+        for arm in ARMS:
+            mine = [r for r in runs if r.arm == arm]
+            ratios = [r.hypervolume / grid_hv[r.seed] if grid_hv[r.seed] > 0 else None for r in mine]
+            med = {
+                "hv": _median([r.hypervolume for r in mine]),
+                "ratio": _median(ratios),
+                "epochs": _median([r.epochs for r in mine]),
+                "trials": _median([r.trials for r in mine]),
+                "wall": _median([r.wall_s for r in mine]),
+                "lat": _median([r.best_latency_ratio for r in mine]),
+                "size": _median([r.best_size_ratio for r in mine]),
+                "fast": sum(1 for r in mine if r.best_latency_ratio is not None
+                            and r.best_latency_ratio <= FAST_LATENCY_RATIO + EPS),
+            }
+            medians[arm] = med
+            rows.append([arm, _fmt(med["hv"]), _fmt(med["ratio"], ".2f") + "x", _fmt(med["epochs"], ".0f"),
+                         _fmt(med["trials"], ".0f"), _fmt(med["wall"], ".1f"), _fmt(med["lat"]), _fmt(med["size"])])
+        lines.append(f"\n== {task}: medians over seeds {', '.join(map(str, seeds))} "
+                     f"(hypervolume ratio: median of per-seed ratios to that seed's grid)")
+        lines.append(_table(["arm", "hypervolume", "vs grid", "ft epochs", "trials", "wall s",
+                             "best lat ratio @<=1pt", "best size ratio @<=1pt"], rows))
+        same = res["same"]
+        srows = []
+        for (a, b) in same:
+            ratio = b.epochs / a.epochs if a.epochs else None
+            loss = 1 - b.hypervolume / a.hypervolume if a.hypervolume > 0 else None
+            srows.append([str(a.seed), str(a.trials), str(a.epochs), str(b.epochs), _fmt(ratio, ".2f"),
+                          _fmt(a.hypervolume), _fmt(b.hypervolume), _fmt(None if loss is None else 100 * loss, ".1f") + "%"])
+        e_ratio = _median([b.epochs / a.epochs for a, b in same if a.epochs])
+        hv_loss = _median([1 - b.hypervolume / a.hypervolume for a, b in same if a.hypervolume > 0])
+        srows.append(["median", _fmt(_median([a.trials for a, _ in same]), ".0f"),
+                      _fmt(_median([a.epochs for a, _ in same]), ".0f"), _fmt(_median([b.epochs for _, b in same]), ".0f"),
+                      _fmt(e_ratio, ".2f"), _fmt(_median([a.hypervolume for a, _ in same])),
+                      _fmt(_median([b.hypervolume for _, b in same])),
+                      _fmt(None if hv_loss is None else 100 * hv_loss, ".1f") + "%"])
+        lines.append(f"\n-- {task}: tpe vs tpe+pareto at the same number of trials")
+        lines.append(_table(["seed", "trials", "epochs tpe", "epochs tpe+pareto", "ratio", "HV tpe",
+                             "HV tpe+pareto", "HV loss"], srows))
+        p, r = medians["tpe+pareto"], medians["random"]
+        targets.append((f"{task}: tpe+pareto >= {HV_VS_GRID}x grid hypervolume (median ratio {_fmt(p['ratio'], '.2f')}x)",
+                        None if p["ratio"] is None else p["ratio"] >= HV_VS_GRID))
+        targets.append((f"{task}: tpe+pareto >= random hypervolume (median {_fmt(p['hv'])} vs {_fmt(r['hv'])})",
+                        None if p["hv"] is None or r["hv"] is None else p["hv"] >= r["hv"]))
+        targets.append((f"{task}: tpe+pareto spends >= {EPOCH_SAVING:.0%} fewer fine-tune epochs than tpe at the same "
+                        f"trials (median ratio {_fmt(e_ratio, '.2f')})",
+                        None if e_ratio is None else e_ratio <= 1 - EPOCH_SAVING + EPS))
+        targets.append((f"{task}: tpe+pareto loses <= {HV_LOSS:.0%} hypervolume vs tpe at the same trials "
+                        f"(median loss {_fmt(None if hv_loss is None else 100 * hv_loss, '.1f')}%)",
+                        None if hv_loss is None else hv_loss <= HV_LOSS + EPS))
+        if task == "digits-mlp":
+            n = len([r for r in runs if r.arm == "tpe+pareto"])
+            targets.append((f"{task}: tpe+pareto front holds a model <= 1 point below dense and >= 8x faster "
+                            f"(median best latency ratio {_fmt(p['lat'])}; {p['fast']}/{n} seeds)",
+                            None if p["lat"] is None else p["lat"] <= FAST_LATENCY_RATIO + EPS))
+    lines.append("\n== targets")
+    for text, ok in targets:
+        lines.append(f"{_verdict(ok):4}  {text}")
+    return "\n".join(lines), targets
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: digits-mlp only (unless --tasks is given), seed 0 only")
+    parser.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs of every grid model")
+    parser.add_argument("--grid-lr", type=float, default=1e-3, help="fine-tune learning rate of the grid")
+    parser.add_argument("--same-trials", type=int, default=0,
+                        help="run separate N-trial searches for the same-trials comparison (0: first trials "
+                             "of the timed runs)")
+    parser.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: the task's)")
+    parser.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        if "--tasks" not in (argv if argv is not None else sys.argv[1:]):
+            args.tasks = ["digits-mlp"]
+        args.seeds = args.seeds[:1]
+    for name in args.tasks:  # fail before any work if a space does not load
+        load_space(SPACES_DIR / f"{name}.yaml")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    for name in args.tasks:  # baselines first: trained once and cached, never inside a timed arm
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            baseline = get_baseline(get_task(name, seed=seed, data_dir=args.data_dir), seed)
+            log(f"baseline {name} seed {seed}: accuracy {baseline.accuracy:.4f} ({time.perf_counter() - t0:.1f}s)")
+    workdir = Path(tempfile.mkdtemp(prefix="autoprune-bench-"))
+    try:
+        warm_up(workdir, log)
+        results = [bench_task(name, args.seeds, args, workdir, log) for name in args.tasks]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    text, _ = report(results, args.seeds)
+    print(text)
+    print(f"\ntotal {time.perf_counter() - start:.0f}s; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} torch threads available; timings are this machine's, under its load")
+    if args.json:
+        args.json.write_text(json.dumps(
+            [{"task": r["task"], "runs": [asdict(x) for x in r["runs"]],
+              "same": [[asdict(a), asdict(b)] for a, b in r["same"]]} for r in results], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

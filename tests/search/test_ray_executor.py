@@ -1,0 +1,97 @@
+"""Searches on Ray workers: same records as local, a killed worker, Neptune's offline log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autoprune.search import RunOptions, search
+
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def _neptune_ops(run_dir: Path) -> list[dict]:
+    logs = sorted((run_dir / ".neptune" / "offline").glob("run__*/data-*.log"))
+    assert logs, "no offline Neptune log"
+    return [json.loads(line)["obj"] for p in logs for line in p.read_text().splitlines() if line.strip()]
+
+
+def test_ray_search_matches_local_format_and_logs_everything_to_neptune(make_space, ray_session, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEPTUNE_MODE", "offline")
+    space = make_space(**{"budget: {trials: 12}": "budget: {trials: 10}"})
+    run = tmp_path / "ray"
+    result = search(space, options=RunOptions(out=run, executor="ray", workers=2, tracker="neptune", progress=False))
+    assert len([r for r in result.trials if r.state == "complete"]) == 10
+    assert len({r.worker for r in result.trials}) >= 1
+    local = search(space, trials=2, options=RunOptions(out=tmp_path / "local", tracker="none", progress=False))
+    ray_front, local_front = json.loads((run / "pareto.json").read_text()), json.loads((tmp_path / "local" / "pareto.json").read_text())
+    assert ray_front.keys() == local_front.keys()
+    assert ray_front["front"][0].keys() == local_front["front"][0].keys()
+    # the same recipe gives the same accuracy and sizes on either executor
+    for a, b in zip(result.trials[:2], local.trials):
+        assert a.recipe == b.recipe
+        assert a.measures["accuracy"] == b.measures["accuracy"]
+        assert a.measures["size_bytes"] == b.measures["size_bytes"]
+
+    ops = _neptune_ops(run)
+    paths = {"/".join(op["path"]) for op in ops}
+    for r in result.trials:
+        assert f"trials/{r.number}/recipe/granularity" in paths
+        assert f"trials/{r.number}/measures/accuracy" in paths
+        curve = [p for op in ops if "/".join(op["path"]) == f"trials/{r.number}/curve" for p in op.get("values", [])]
+        assert [p["step"] for p in curve] == [s for s, _ in r.curve]
+    assert "search/pareto_front" in paths and "search/hypervolume" in paths
+
+
+KILLABLE_TASK = '''
+import os
+from pathlib import Path
+from autoprune.tasks._digits import DigitsMLP
+
+MARKS = Path({marks!r})
+
+class Marked(DigitsMLP):
+    name = "marked-digits"
+    def train_batches(self, epoch):
+        # tell the test which worker process is training right now
+        (MARKS / str(os.getpid())).touch()
+        return super().train_batches(epoch)
+
+task = Marked()
+'''
+
+
+def test_a_killed_worker_reruns_its_trial_and_the_search_completes(make_space, ray_session, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (tmp_path / "marked.py").write_text(KILLABLE_TASK.format(marks=str(marks)))
+    space = make_space(**{
+        "task: digits-mlp": f"task: {tmp_path / 'marked.py'}:task",
+        "budget: {trials: 12}": "budget: {trials: 6}",
+        "finetune_epochs: {low: 1, high: 2, type: int}": "finetune_epochs: {low: 3, high: 4, type: int}",
+    })
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pids = [int(p.name) for p in marks.iterdir() if int(p.name) != os.getpid()]
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=kill_one_worker, daemon=True).start()
+    result = search(space, options=RunOptions(out=tmp_path / "run", executor="ray", workers=2, tracker="none",
+                                              progress=False))
+    assert killed, "no worker was killed"
+    assert len([r for r in result.trials if r.state == "complete"]) == 6
+    assert any(r.attempts > 1 for r in result.trials), [(r.number, r.attempts) for r in result.trials]

@@ -1,0 +1,247 @@
+"""End-to-end searches through the real CLI and API on digits-mlp, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autoprune.cli import main
+from autoprune.search import RunOptions, load_space, open_run, search
+from autoprune.search._pareto import normalize
+
+
+QUIET = dict(progress=False, tracker="none")
+
+
+def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+def test_twelve_trial_three_objective_search_has_a_valid_front(fast_space, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["search", str(fast_space), "--out", str(out), "--tracker", "none", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["pareto", str(out), "--json"]) == 0
+    front = json.loads(capsys.readouterr().out)
+    assert front["counts"]["complete"] == 12
+    assert len(front["front"]) >= 3
+    result = open_run(out)
+    objectives = list(result.space.objectives)
+    base = result.baseline
+
+    def point(r):
+        b = dict(base, latency_ms=r.measures["baseline_latency_ms"])
+        return np.array(normalize(r.measures, b, objectives))
+
+    complete = [r for r in result.trials if r.state == "complete"]
+    for member in result.pareto_front:
+        assert member.feasible and member.measures["accuracy_drop"] <= 0.05
+        for other in complete:
+            assert not (other.feasible and _dominates(point(other), point(member)))
+    # every run-directory record is there and consistent with the study
+    for name in ("trials.csv", "pareto.json", "space.yaml", "baseline.json", "report/index.html", "report/pareto.png"):
+        assert (out / name).exists(), name
+    kept = sorted(int(p.stem.split("_")[1]) for p in (out / "models").glob("trial_*.pt"))
+    assert kept == sorted(r.number for r in result.pareto_front)
+
+
+def test_same_seed_gives_same_recipes(fast_space, tmp_path):
+    a = search(fast_space, trials=3, options=RunOptions(out=tmp_path / "a", **QUIET))
+    b = search(fast_space, trials=3, options=RunOptions(out=tmp_path / "b", **QUIET))
+    assert [r.recipe for r in a.trials] == [r.recipe for r in b.trials]
+    c = search(fast_space, trials=3, seed=1, options=RunOptions(out=tmp_path / "c", **QUIET))
+    assert [r.recipe for r in c.trials] != [r.recipe for r in a.trials]
+
+
+def test_pareto_trial_pruner_stops_trials_that_never_enter_the_front(make_space, tmp_path):
+    space = make_space(**{
+            "trial_pruner: none": "trial_pruner: {name: pareto, percentile: 90, n_startup_trials: 2, n_warmup_steps: 0, n_min_peers: 1}",
+            "finetune_epochs: {low: 1, high: 2, type: int}": "finetune_epochs: {low: 3, high: 4, type: int}",
+            "finetune_lr: {low: 1.0e-3, high: 5.0e-3, log: true}": "finetune_lr: {low: 1.0e-5, high: 5.0e-3, log: true}",
+            "budget: {trials: 12}": "budget: {trials: 10}",
+        },
+    )
+    result = search(space, options=RunOptions(out=tmp_path / "run", **QUIET))
+    pruned = [r for r in result.trials if r.state == "pruned"]
+    assert pruned, [r.curve for r in result.trials]
+    front = {r.number for r in result.pareto_front}
+    for r in pruned:
+        assert r.number not in front
+        assert 1 <= len(r.curve) < r.recipe["finetune_epochs"]
+        assert "stopped by the pareto trial pruner" in r.reason
+    assert len([r for r in result.trials if r.state in ("complete", "pruned")]) == 10
+
+
+@pytest.mark.parametrize("fmt", ["state_dict", "torch_export", "onnx"])
+def test_export_of_a_front_member_reloads_and_matches(make_space, fmt, tmp_path, capsys):
+    pytest.importorskip("onnxruntime") if fmt == "onnx" else None
+    space = make_space(**{"budget: {trials: 12}": "budget: {trials: 2}"})
+    run = tmp_path / "run"
+    result = search(space, options=RunOptions(out=run, **QUIET))
+    member = result.pareto_front[0]
+    target = tmp_path / f"model.{fmt}"
+    assert main(["export", str(run), "--trial", str(member.number), "--format", fmt, "--output", str(target)]) == 0
+    task = result.task()
+    model = result.load_model(member.number)
+    x = task.example_input(5)
+    expected = model(x)
+    if fmt == "state_dict":
+        from autoprune.serialize import load_pruned
+
+        got = load_pruned(target, task)[0](x)
+    elif fmt == "torch_export":
+        got = torch.export.load(target).module()(x)
+    else:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_export_of_a_trial_without_model_is_a_clear_error(make_space, tmp_path, capsys):
+    space = make_space(**{"budget: {trials: 12}": "budget: {trials: 1}"})
+    run = tmp_path / "run"
+    search(space, options=RunOptions(out=run, **QUIET))
+    assert main(["export", str(run), "--trial", "7", "--format", "onnx", "--output", str(tmp_path / "x")]) == 2
+    assert "trial=7 is not in study" in capsys.readouterr().err
+
+
+def _run_cli(args: list[str], env_extra: dict | None = None) -> subprocess.Popen:
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.Popen([sys.executable, "-m", "autoprune", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _completed(run: Path) -> list[int]:
+    con = sqlite3.connect(run / "study.db")
+    try:
+        rows = con.execute("select number from trials where state = 'COMPLETE' order by number").fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]
+
+
+def _wait_for_completed(run: Path, n: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (run / "study.db").exists():
+            try:
+                if len(_completed(run)) >= n:
+                    return
+            except sqlite3.OperationalError:
+                pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    raise AssertionError("search made no progress")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_interrupted_search_resumes_to_exactly_the_budget(make_space, sig, tmp_path):
+    space = make_space(**{"budget: {trials: 12}": "budget: {trials: 5}",
+                                     "finetune_epochs: {low: 1, high: 2, type: int}": "finetune_epochs: {low: 2, high: 3, type: int}"})
+    run = tmp_path / "run"
+    args = ["search", str(space), "--out", str(run), "--tracker", "none"]
+    proc = _run_cli(args)
+    _wait_for_completed(run, 2, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "--resume" in err, err
+    before = _completed(run)
+    assert 2 <= len(before) < 5
+    # without --resume an existing study is never touched
+    proc = _run_cli(args)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--resume" in err
+    assert _completed(run) == before
+    proc = _run_cli(args + ["--resume"])
+    _, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, err
+    result = open_run(run)
+    done = [r for r in result.trials if r.state == "complete"]
+    assert len(done) == 5
+    assert {r.number for r in done} >= set(before)  # nothing completed was lost
+    # the interrupted trial was run again with the same recipe, once
+    interrupted = [r for r in result.trials if r.state == "failed" and "interrupted" in (r.reason or "")]
+    recipes = [json.dumps(r.recipe, sort_keys=True) for r in done]
+    for r in interrupted:
+        assert json.dumps(r.recipe, sort_keys=True) in recipes
+
+
+def test_resume_with_a_changed_space_is_refused(make_space, fast_space, tmp_path, capsys):
+    run = tmp_path / "run"
+    search(fast_space, trials=1, options=RunOptions(out=run, **QUIET))
+    changed = make_space("fast", **{"high: 0.9": "high: 0.8"})
+    assert main(["search", str(changed), "--out", str(run), "--resume", "--tracker", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "search space changed" in err
+    assert len(_completed(run)) == 1
+
+
+def test_unreachable_storage_fails_before_any_trial(fast_space, tmp_path, capsys):
+    url = "postgresql+psycopg2://user:secret@127.0.0.1:1/none"
+    assert main(["search", str(fast_space), "--out", str(tmp_path / "r"), "--storage", url, "--tracker", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot be reached" in err and "secret" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        ({"objectives: {accuracy: max,": "objectives: {acc: max,"}, r"objectives\.acc: 'acc' is not a measure"),
+        ({"budget: {trials: 12}": "budget: {trials: 12}\ncolour: red"}, r"colour"),
+        ({"low: 0.3, high: 0.9": "low: 0.9, high: 0.3"}, r"params\.sparsity"),
+        ({"trial_pruner: none": "trial_pruner: median"}, r"median"),
+        ({"sampler: tpe": "sampler: cmaes"}, r"sampler"),
+        ({"budget: {trials: 12}": "budget: {trials: [12"}, r"fast\.yaml"),
+    ],
+)
+def test_bad_space_is_one_line_exit_2(make_space, tmp_path, capsys, edit, message):
+    import re
+
+    space = make_space(**edit)
+    assert main(["search", str(space), "--out", str(tmp_path / "r"), "--tracker", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "r" / "study.db").exists()
+
+
+FAILING_TASK = '''
+import math
+from autoprune.tasks._digits import DigitsMLP
+
+class Flaky(DigitsMLP):
+    name = "flaky-digits"
+    def evaluate(self, model):
+        # channel-pruned models (narrower first layer) report NaN: that trial must FAIL
+        if model[0].out_features < 512:
+            return math.nan
+        return super().evaluate(model)
+
+task = Flaky()
+'''
+
+
+def test_a_trial_whose_task_returns_nan_fails_and_the_search_goes_on(make_space, tmp_path):
+    (tmp_path / "flaky.py").write_text(FAILING_TASK)
+    space = make_space(**{
+        "task: digits-mlp": f"task: {tmp_path / 'flaky.py'}:task",
+        "budget: {trials: 12}": "budget: {trials: 3}\nwarm_start: [{granularity: channel, sparsity: 0.5}]",
+        "granularity: {choices: [unstructured, channel]}": "granularity: {choices: [unstructured, channel]}",
+    })
+    result = search(space, options=RunOptions(out=tmp_path / "run", **QUIET))
+    failed = [r for r in result.trials if r.state == "failed"]
+    assert failed and "metric is nan" in failed[0].reason
+    assert len([r for r in result.trials if r.state == "complete"]) == 3
