@@ -7,6 +7,8 @@ asks FLAML's searcher for the recipe and files the trial in the study itself.
 from __future__ import annotations
 
 import abc
+import logging
+import warnings
 from typing import Any
 
 import optuna
@@ -14,7 +16,7 @@ import optuna
 from autoprune.errors import ConfigError
 from autoprune.recipe import Recipe
 
-__all__ = ["SearchBackend", "OptunaBackend", "FlamlBackend", "make_sampler", "make_backend"]
+__all__ = ["SearchBackend", "OptunaBackend", "FlamlBackend", "make_sampler"]
 
 
 class SearchBackend(abc.ABC):
@@ -83,16 +85,20 @@ class FlamlBackend(SearchBackend):
         from autoprune._imports import require
 
         require("flaml")
-        from flaml.tune.searcher.blendsearch import BlendSearch, CFO
+        with warnings.catch_warnings():  # flaml warns that its AutoML extra is absent: not needed here
+            warnings.simplefilter("ignore")
+            from flaml.tune.searcher.blendsearch import BlendSearch, CFO
+        logging.getLogger("flaml").setLevel(logging.WARNING)  # its INFO hints concern AutoML runs
 
         objectives = space.objectives
         metric_constraints = [(c.measure, c.op if c.op in ("<=", ">=") else c.op + "=", c.bound)
                               for c in space.constraints]
         cls = {"cfo": CFO, "blendsearch": BlendSearch}[space.sampler]
-        kwargs: dict[str, Any] = dict(
-            space=space.flaml_config(), seed=seed, lexico_objectives=space.flaml_lexico_objectives(),
-            metric=objectives[0].name, mode=objectives[0].direction,
-        )
+        # FLAML needs metric/mode even in lexicographic mode (its constraint handling reads them)
+        kwargs: dict[str, Any] = dict(space=space.flaml_config(), seed=seed, metric=objectives[0].name,
+                                      mode=objectives[0].direction)
+        if len(objectives) > 1:  # lexicographic (CFO only; the space checks that)
+            kwargs["lexico_objectives"] = space.flaml_lexico_objectives()
         if metric_constraints:
             kwargs["metric_constraints"] = metric_constraints
         if history:  # resume: warm-start the searcher with what the study already holds

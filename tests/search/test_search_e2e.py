@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from autoprune.cli import main
-from autoprune.search import RunOptions, load_space, open_run, search
+from autoprune.search import RunOptions, open_run, search
 from autoprune.search._pareto import normalize
 
 
@@ -245,3 +245,17 @@ def test_a_trial_whose_task_returns_nan_fails_and_the_search_goes_on(make_space,
     failed = [r for r in result.trials if r.state == "failed"]
     assert failed and "metric is nan" in failed[0].reason
     assert len([r for r in result.trials if r.state == "complete"]) == 3
+
+
+@pytest.mark.parametrize("sampler", ["cfo", "blendsearch"])
+def test_flaml_backend_runs_a_search(make_space, sampler, tmp_path):
+    pytest.importorskip("flaml")
+    objectives = "objectives: {accuracy: max, latency_ms: min, size_bytes: min}"
+    # FLAML's lexicographic objectives need CFO; BlendSearch searches one objective
+    space = make_space(**{"sampler: tpe": f"sampler: {sampler}", "backend: optuna": "backend: flaml",
+                          "budget: {trials: 12}": "budget: {trials: 3}",
+                          **({} if sampler == "cfo" else {objectives: "objectives: {accuracy: max}"})})
+    result = search(space, options=RunOptions(out=tmp_path / "run", **QUIET))
+    done = [r for r in result.trials if r.state == "complete"]
+    assert len(done) == 3 and len({json.dumps(r.recipe, sort_keys=True) for r in done}) > 1
+    assert result.pareto_front
