@@ -27,8 +27,9 @@ class SearchBackend(abc.ABC):
         self._trials: dict[int, optuna.Trial] = {}
 
     @abc.abstractmethod
-    def ask(self, recipe: Recipe | None = None) -> tuple[optuna.Trial, Recipe]:
-        """A new trial and its recipe; ``recipe`` forces one (warm starts, re-runs)."""
+    def ask(self, recipe: Recipe | None = None) -> tuple[optuna.Trial, Recipe] | None:
+        """A new trial and its recipe (``recipe`` forces one: warm starts, re-runs), or
+        None when the backend has nothing left to propose."""
 
     def tell_complete(self, trial: optuna.Trial, values: list[float]) -> None:
         self.study.tell(trial, values)
@@ -105,24 +106,28 @@ class FlamlBackend(SearchBackend):
             kwargs["points_to_evaluate"] = [cfg for cfg, _ in history]
             kwargs["evaluated_rewards"] = [res[objectives[0].name] for _, res in history]
         self.searcher = cls(**kwargs)
-        self._configs: dict[int, dict] = {}
+        self._configs: dict[int, tuple[str, dict]] = {}  # trial number -> (FLAML trial id, config)
+        self._suggested = 0
 
-    def ask(self, recipe: Recipe | None = None) -> tuple[optuna.Trial, Recipe]:
-        trial = self.study.ask()
+    def ask(self, recipe: Recipe | None = None) -> tuple[optuna.Trial, Recipe] | None:
+        key = config = None
         if recipe is None:
-            config = self.searcher.suggest(str(trial.number))
-            if config is None:  # FLAML's searcher has converged: fall back to its best neighbour
-                raise ConfigError("the FLAML searcher has no more configurations to suggest")
-            self._configs[trial.number] = config
+            key, self._suggested = f"s{self._suggested}", self._suggested + 1
+            config = self.searcher.suggest(key)
+            if config is None:  # the searcher has converged: nothing new to try
+                return None
             recipe = self.space.recipe_from_config(config)
+        trial = self.study.ask()
+        if config is not None:
+            self._configs[trial.number] = (key, config)
             trial.set_user_attr("flaml_config", {k: _plain(v) for k, v in config.items()})
         return trial, recipe
 
     def tell_flaml(self, number: int, measures: dict[str, float] | None) -> None:
-        config = self._configs.pop(number, None)
+        key, config = self._configs.get(number, (None, None))
         if config is not None:  # FLAML wants the config back with the result
             result = None if measures is None else {**measures, "config": config}
-            self.searcher.on_trial_complete(str(number), result, error=measures is None)
+            self.searcher.on_trial_complete(key, result, error=measures is None)
 
 
 def _plain(v: Any) -> Any:

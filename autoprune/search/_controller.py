@@ -347,11 +347,11 @@ class _Search:
         budget, deadline = self.space.budget, (
             time.monotonic() + self.space.budget.seconds if self.space.budget.seconds else math.inf
         )
-        status = "complete"
+        status, exhausted = "complete", False
         try:
             executor.start(baseline, self.task)
             while True:
-                while (executor.pending() < executor.slots and time.monotonic() < deadline
+                while (not exhausted and executor.pending() < executor.slots and time.monotonic() < deadline
                        and self._finished(study) + len(self.running) < (budget.trials or math.inf)
                        and self._failed(study) < max(budget.trials or 0, 10)):
                     forced, rerun_of = None, None
@@ -359,7 +359,11 @@ class _Search:
                         rerun_of, forced = rerun.pop(0)
                     elif warm:
                         forced = warm.pop(0)
-                    trial, recipe = backend.ask(forced)
+                    asked = backend.ask(forced)
+                    if asked is None:
+                        exhausted = True
+                        break
+                    trial, recipe = asked
                     trial.set_user_attr(rec.RECIPE, recipe.to_dict())
                     if rerun_of is not None:
                         trial.set_user_attr("rerun_of", rerun_of)
