@@ -125,6 +125,7 @@ class ArmRun:
     points: list[Point] = field(default_factory=list)
     epochs_per_trial: list[int] = field(default_factory=list)  # trial order (search arms)
     complete_per_trial: list[bool] = field(default_factory=list)
+    trial_log: list[dict[str, Any]] = field(default_factory=list)  # per trial, for --json
 
 
 # --- scoring --------------------------------------------------------------------------
@@ -265,6 +266,12 @@ def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir:
         run.complete += r.state == "complete"
         run.pruned += r.state == "pruned"
         run.failed += r.state == "failed"
+        run.trial_log.append({
+            "number": r.number, "state": r.state, "recipe": r.summary() if r.recipe else "", "curve": r.curve,
+            "seconds": r.seconds, **{k: r.measures.get(k) for k in (
+                "accuracy_drop", "latency_ratio", "size_ratio", "params_total", "params_nonzero",
+                "finetune_epochs_run")},
+        })
         if r.state == "complete":
             run.points.append(make_point(f"trial {r.number}: {r.summary()}", r.measures, result.baseline,
                                          the_space))

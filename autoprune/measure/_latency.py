@@ -70,11 +70,15 @@ def _measure(
                     call_model(m, inputs)
             if cuda:
                 torch.cuda.synchronize(device)
+            # One CPU thread: time the thread's CPU clock, which stops while the scheduler
+            # runs other processes, so a busy machine cannot inflate (or alias onto) one
+            # model's calls. Several threads: the wall clock (CPU time would add threads up).
+            clock = time.thread_time if threads == 1 and not cuda else time.perf_counter
             start = time.perf_counter()
             rounds = 0
             while rounds < repeats or (time.perf_counter() - start < min_seconds and rounds < _MAX_REPEATS):
                 for m, out in zip(models, samples):
-                    out.append(_time_call(m, inputs, cuda))
+                    out.append(_time_call(m, inputs, cuda, clock))
                 rounds += 1
     finally:
         for m, (training, dev) in zip(models, states):
@@ -84,7 +88,7 @@ def _measure(
     return [statistics.median(s) for s in samples]
 
 
-def _time_call(model: nn.Module, inputs: Any, cuda: bool) -> float:
+def _time_call(model: nn.Module, inputs: Any, cuda: bool, clock: Any = time.perf_counter) -> float:
     if cuda:
         begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         begin.record()
@@ -92,9 +96,9 @@ def _time_call(model: nn.Module, inputs: Any, cuda: bool) -> float:
         end.record()
         end.synchronize()
         return begin.elapsed_time(end)
-    t0 = time.perf_counter()
+    t0 = clock()
     call_model(model, inputs)
-    return (time.perf_counter() - t0) * 1e3
+    return (clock() - t0) * 1e3
 
 
 def measure_latency(
@@ -112,8 +116,10 @@ def measure_latency(
     The model runs in eval mode under ``torch.inference_mode`` with
     ``torch.set_num_threads(threads)`` (the previous thread count is restored), after
     ``warmup`` untimed calls. At least ``repeats`` calls are timed, more until
-    ``min_seconds`` have elapsed (at most 10,000). On CUDA each call is timed with CUDA
-    events. The model's mode and device are restored afterwards.
+    ``min_seconds`` have elapsed (at most 10,000). With one thread on the CPU a call is
+    timed by the thread's CPU clock (time spent descheduled by other processes does not
+    count); with several threads by the wall clock; on CUDA by CUDA events. The model's
+    mode and device are restored afterwards.
 
     Args:
         model: the model to time.

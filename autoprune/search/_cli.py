@@ -23,7 +23,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--trial-pruner", default=None, help="none | median | hyperband | successive_halving | pareto")
     s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
     s.add_argument("--executor", default=None, help="local | ray (default: local; ray when --workers > 1)")
-    s.add_argument("--workers", type=int, default=1, help="trials at once (Ray)")
+    s.add_argument("--workers", type=int, default=None, help="trials at once (Ray; default 1)")
     s.add_argument("--address", default=None, help="Ray cluster address (else $RAY_ADDRESS or a local Ray)")
     s.add_argument("--cpus-per-trial", type=float, default=None)
     s.add_argument("--gpus-per-trial", type=float, default=None)
@@ -58,12 +58,12 @@ def _search(args: argparse.Namespace) -> int:
         "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
         "sampler": args.sampler, "trial_pruner": args.trial_pruner,
     }.items() if v is not None})
-    ex = space.executor
-    executor = args.executor or ("ray" if args.workers > 1 else ex.name)
-    workers = args.workers if args.workers != 1 or args.executor else ex.workers
+    ex = space.executor  # the space's executor settings; flags override them
+    workers = args.workers or ex.workers
+    executor = args.executor or ("ray" if workers > 1 else ex.name)
     options = RunOptions(
         out=args.out, storage=args.storage, resume=args.resume, executor=executor,
-        workers=workers, address=args.address,
+        workers=workers, address=args.address or ex.address,
         cpus_per_trial=args.cpus_per_trial if args.cpus_per_trial is not None else ex.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None else ex.gpus_per_trial,
         tracker=args.tracker, progress=not args.quiet, data_dir=args.data_dir,

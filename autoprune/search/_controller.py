@@ -246,7 +246,8 @@ class _Search:
     def __init__(self, space: SearchSpace, options: RunOptions) -> None:
         self.space, self.options = space, options
         # everything a worker would only find late is checked here, before the first trial
-        self.task = get_task(space.task, seed=space.seed, data_dir=options.data_dir)
+        self.data_dir = options.data_dir or space.data_dir
+        self.task = get_task(space.task, seed=space.seed, data_dir=self.data_dir)
         from autoprune.pruning import prunable_layers
 
         prunable_layers(self.task.build_model(), Recipe())
@@ -290,7 +291,7 @@ class _Search:
         study.set_user_attr("space_fingerprint", self.space.fingerprint())
         return study
 
-    def _recover_interrupted(self, study: optuna.Study) -> list[Recipe]:
+    def _recover_interrupted(self, study: optuna.Study) -> list[tuple[int, Recipe]]:
         """Trials left RUNNING (controller killed) or stopped by Ctrl-C are run again."""
         storage = study._storage
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
@@ -412,7 +413,7 @@ class _Search:
 
         return TrialJob(
             number=number, recipe=recipe, seed=self.space.seed + number, task=self.space.task,
-            task_seed=self.space.seed, data_dir=self.options.data_dir, threads=max(1, int(self.options.cpus_per_trial)),
+            task_seed=self.space.seed, data_dir=self.data_dir, threads=max(1, int(self.options.cpus_per_trial)),
             latency=self.space.latency.to_config(),
             cache_dir=str(cache_dir() / "sensitivity"),
         )
@@ -484,12 +485,12 @@ class _Search:
         result = SearchResult(
             run_dir=self.run_dir, study_name=self.space.name, storage=self.storage_url, space=self.space,
             baseline=self.base_measures, trials=records, pareto_front=front, hypervolume=hv, knee=knee,
-            reference_point=reference, data_dir=self.options.data_dir,
+            reference_point=reference, data_dir=self.data_dir,
         )
         # a trial that left the front never returns to it (new trials only add dominators)
         keep = {r.number for r in front}
         for path in (self.run_dir / "models").glob("trial_*.pt"):
-            if int(path.stem.split("_")[1]) not in keep and not any(r.number == int(path.stem.split("_")[1]) and r.state == "running" for r in records):
+            if int(path.stem.split("_")[1]) not in keep:
                 path.unlink()
         rec.write_trials_csv(self.run_dir / "trials.csv", records)
         rec.write_json_atomic(self.run_dir / "pareto.json", result.to_dict())
@@ -511,7 +512,7 @@ class _Search:
         rec.write_json_atomic(self.run_dir / RUN_FILE, {
             "study_name": self.space.name,
             "storage": self.storage_url if self.options.storage is None else _redact(self.storage_url),
-            "data_dir": self.options.data_dir,
+            "data_dir": self.data_dir,
         })
         rec.write_text_atomic(self.run_dir / "space.yaml", _yaml_dump(self.space.to_dict()))
         rec.write_json_atomic(self.run_dir / "baseline.json", self.base_measures)

@@ -259,3 +259,23 @@ def test_flaml_backend_runs_a_search(make_space, sampler, tmp_path):
     done = [r for r in result.trials if r.state == "complete"]
     assert len(done) == 3 and len({json.dumps(r.recipe, sort_keys=True) for r in done}) > 1
     assert result.pareto_front
+
+
+def test_a_failing_tracker_never_stops_the_search(make_space, tmp_path, monkeypatch):
+    from autoprune.tracking import NeptuneTracker, TrackerWarning
+
+    calls = []
+
+    def broken(self, record):
+        calls.append(record["number"])
+        raise ConnectionError("neptune unreachable")
+
+    monkeypatch.setattr(NeptuneTracker, "log_trial", broken)
+    space = make_space(**{"budget: {trials: 12}": "budget: {trials: 3}"})
+    with pytest.warns(TrackerWarning, match="neptune unreachable") as seen:
+        result = search(space, options=RunOptions(out=tmp_path / "run", tracker="neptune", progress=False))
+    assert calls == [0, 1, 2]
+    assert len([w for w in seen if issubclass(w.category, TrackerWarning)]) == 1  # one warning per hook
+    assert len([r for r in result.trials if r.state == "complete"]) == 3
+    rows = (tmp_path / "run" / "trials.csv").read_text().strip().splitlines()
+    assert len(rows) == 4 and json.loads((tmp_path / "run" / "pareto.json").read_text())["front"]
