@@ -111,7 +111,9 @@ class FashionMNISTCNN(Task):
     To keep search trials cheap an epoch sees ``train_limit`` examples (a different
     shuffled subset of the 60,000 each epoch) and validation scores a fixed subset of
     ``val_limit`` test images (the same for every seed). Both are part of :meth:`config`,
-    so a cached baseline is keyed by them.
+    so a cached baseline is keyed by them. With the defaults, on 2 CPU cores, one epoch
+    takes about 2.4 s and :meth:`evaluate` 0.4 s; the 8-epoch baseline reaches about
+    90% accuracy (90.3% with seed 0).
 
     Args:
         seed: shuffling seed.
@@ -184,6 +186,13 @@ class FashionMNISTCNN(Task):
                     f"expected (N, 28, 28) images and (N,) labels."
                 )
         return found
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a task sent to a worker (Ray) travels without its 55 MB of arrays; the worker
+        # reads the files again on first use
+        state = dict(self.__dict__)
+        state.pop("_data", None)
+        return state
 
     def config(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "train_limit": self.train_limit, "val_limit": self.val_limit}

@@ -147,3 +147,32 @@ def test_real_files_load(monkeypatch):
     x, y = next(iter(task.train_batches(0)))
     assert x.shape == (128, 1, 28, 28) and y.shape == (128,)
     assert sum(len(y) for _, y in task.train_batches(0)) == 12_000
+
+
+def test_pickled_task_leaves_its_arrays_behind(tmp_path):
+    import pickle
+
+    task = FashionMNISTCNN(data_dir=_fake_dataset(tmp_path / "fm"), train_limit=6)
+    before = [y.tolist() for _, y in task.train_batches(0)]
+    assert "_data" in task.__dict__
+    clone = pickle.loads(pickle.dumps(task))
+    assert "_data" not in clone.__dict__
+    assert [y.tolist() for _, y in clone.train_batches(0)] == before
+
+
+@pytest.mark.skipif(not Path(DEFAULT_DATA_DIR, FILES["train_images"]).is_file(), reason="Fashion-MNIST not installed")
+def test_a_channel_trial_runs_end_to_end_on_the_real_data(tmp_path):
+    from autoprune import Recipe
+    from autoprune.baseline import get_baseline
+    from autoprune.trial import LatencyConfig, run_trial
+
+    # the real files, with small per-epoch subsets so the test stays quick
+    task = FashionMNISTCNN(train_limit=3_000, val_limit=1_000)
+    task.baseline_epochs = 2
+    baseline = get_baseline(task, 0, cache=tmp_path)
+    assert baseline.accuracy > 0.7
+    result = run_trial(task, Recipe(granularity="channel", sparsity=0.5, finetune_epochs=1), baseline,
+                       latency=LatencyConfig(warmup=2, repeats=5))
+    assert result.params_total < 0.4 * result.baseline_params_total
+    assert result.accuracy > 0.6
+    assert result.latency_ms < result.baseline_latency_ms
