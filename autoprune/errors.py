@@ -14,6 +14,7 @@ __all__ = [
     "MissingDependencyError",
     "TrialFailedError",
     "ExportError",
+    "PrunedModelError",
 ]
 
 
@@ -43,3 +44,7 @@ class TrialFailedError(AutopruneError, RuntimeError):
 
 class ExportError(AutopruneError, RuntimeError):
     """An exported model does not reproduce the pruned model's outputs."""
+
+
+class PrunedModelError(AutopruneError, ValueError):
+    """A pruned-model file is missing, unreadable, foreign, or does not fit the task."""

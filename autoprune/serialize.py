@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from autoprune.errors import AutopruneError, ConfigError
+from autoprune.errors import AutopruneError, ConfigError, PrunedModelError
 from autoprune.measure import deployable_state_dict, pack_state_dict, unpack_state_dict
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task
@@ -25,10 +25,6 @@ from autoprune.tasks import Task
 __all__ = ["FORMAT", "PrunedModelError", "save_pruned", "load_pruned", "resize_to_state_dict"]
 
 FORMAT = "autoprune.pruned/1"
-
-
-class PrunedModelError(AutopruneError, ValueError):
-    """A pruned-model file is missing, unreadable, foreign, or does not fit the task."""
 
 
 def save_pruned(

@@ -24,7 +24,7 @@ from autoprune.result import TrialResult, TrialStatus
 from autoprune.tasks import Task
 from autoprune.training import train_epoch
 
-__all__ = ["LatencyConfig", "ReportCallback", "run_trial", "effective_param_counts", "node_latency_lock"]
+__all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock"]
 
 # Called after every fine-tune epoch with (step, metrics); returning True stops the trial.
 ReportCallback = Callable[[int, dict[str, float]], bool]
@@ -57,18 +57,6 @@ def node_latency_lock() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def effective_param_counts(model: nn.Module) -> tuple[int, int]:
-    """(total, non-zero) parameters, reading masked weights through their masks."""
-    total = nonzero = 0
-    for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            if name.endswith("_orig"):  # torch.nn.utils.prune keeps w_orig and w = w_orig * mask
-                param = getattr(module, name[: -len("_orig")])
-            total += param.numel()
-            nonzero += int(torch.count_nonzero(param))
-    return total, nonzero
 
 
 def run_trial(
@@ -145,8 +133,8 @@ def run_trial(
     sparse = recipe.granularity != "channel"
     modules = dict(model.named_modules())
     remaining = sum(int((modules[n].weight != 0).sum()) for n in layer_names if n in modules)
-    params_total, params_nonzero = effective_param_counts(model)
-    base_params, _ = effective_param_counts(dense)
+    params_total, params_nonzero = measure.count_params(model)
+    base_params, _ = measure.count_params(dense)
     inputs = task.example_input(latency.batch_size or task.benchmark_batch_size)
     one = task.example_input(1)
     lat_kwargs = dict(threads=latency.threads, warmup=latency.warmup, repeats=latency.repeats)
@@ -200,7 +188,7 @@ class _Run:
                 raise TrialFailedError(f"the task's metric is {accuracy} at fine-tune step {self.epochs_run}.")
             self.curve.append((self.epochs_run, accuracy))
             if self.callback is not None:
-                total, nonzero = effective_param_counts(model)
+                total, nonzero = measure.count_params(model)
                 metrics = {"accuracy": accuracy, "params_total": float(total), "params_nonzero": float(nonzero)}
                 if self.callback(self.epochs_run, metrics):
                     self.stopped = True
