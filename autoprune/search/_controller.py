@@ -291,14 +291,20 @@ class _Search:
         study.set_user_attr("space_fingerprint", self.space.fingerprint())
         return study
 
-    def _recover_interrupted(self, study: optuna.Study) -> list[tuple[int, Recipe]]:
-        """Trials left RUNNING (controller killed) or stopped by Ctrl-C are run again."""
+    @staticmethod
+    def _fail_running(study: optuna.Study, reason: str) -> None:
+        """Mark trials still RUNNING (or enqueued) as FAIL + interrupted, so resume reruns them."""
         storage = study._storage
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
                                                           optuna.trial.TrialState.WAITING)):
             storage.set_trial_user_attr(t._trial_id, rec.INTERRUPTED, True)
-            storage.set_trial_user_attr(t._trial_id, rec.REASON, "interrupted: the controller stopped")
+            storage.set_trial_user_attr(t._trial_id, rec.REASON, reason)
             storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+    @staticmethod
+    def _interrupted_recipes(study: optuna.Study) -> list[tuple[int, Recipe]]:
+        """Interrupted trials not yet run again (a trial stopped before its recipe was
+        drawn has nothing to rerun)."""
         trials = study.get_trials(deepcopy=False)
         rerun = {t.user_attrs.get("rerun_of") for t in trials}
         return [
@@ -333,7 +339,8 @@ class _Search:
     def run(self) -> SearchResult:
         study = self._open_study()
         self.study = study
-        rerun = self._recover_interrupted(study)
+        self._fail_running(study, "interrupted: the controller stopped")  # e.g. killed
+        rerun = self._interrupted_recipes(study)
         baseline, base_measures = self._baseline(study)
         self.base_measures = base_measures
         self.trial_pruner = self._make_trial_pruner(self.space.min_accuracy(base_measures["accuracy"]))
@@ -376,10 +383,7 @@ class _Search:
                     self._finish(study, backend, outcome, tracker, executor)
         except KeyboardInterrupt:
             status = "interrupted"
-            for number, running in list(self.running.items()):
-                running.trial.set_user_attr(rec.INTERRUPTED, True)
-                running.trial.set_user_attr(rec.REASON, "interrupted: Ctrl-C")
-                study.tell(running.trial, state=optuna.trial.TrialState.FAIL)
+            self._fail_running(study, "interrupted: Ctrl-C")
             self.running.clear()
             raise
         finally:
