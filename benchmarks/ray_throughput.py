@@ -1,7 +1,7 @@
 """Trials per minute: the local executor against the Ray executor with 1 and 2 workers.
 
 CPU-bound digits-mlp trials (``benchmarks/spaces/ray-digits-mlp.yaml``: unstructured
-masks on the dense MLP, 4 fine-tune epochs, about 1.5 s on one core), one torch thread per
+masks on the dense MLP, 10 fine-tune epochs, 1-1.5 s on one core), one torch thread per
 trial (``cpus_per_trial=1``), the random sampler so that every configuration runs the same
 recipes. Each configuration runs the same number of trials in one process, one after the
 other:
@@ -43,9 +43,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import optuna
 import torch
@@ -119,7 +119,8 @@ def start_ray(workers: int) -> tuple[float, float]:
 
     @ray.remote(num_cpus=1)
     def warm(seconds: float) -> int:
-        import autoprune.search._executors  # noqa: F401  (what a trial imports)
+        # what a trial imports
+        import autoprune.search._executors
         import autoprune.trial  # noqa: F401
 
         time.sleep(seconds)  # overlap, so each task lands on its own worker process
