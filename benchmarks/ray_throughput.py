@@ -7,7 +7,7 @@ recipes. Each configuration runs the same number of trials in one process, one a
 other:
 
 - ``local``: ``RunOptions(executor="local")``, trials in the controller's process;
-- ``ray x1`` / ``ray x2``: ``RunOptions(executor="ray", workers=1 | 2)`` on a local Ray
+- ``ray-1`` / ``ray-2``: ``RunOptions(executor="ray", workers=1 | 2)`` on a local Ray
   instance started once by this script. Starting Ray (``ray.init``) and the first task
   on each worker process (importing torch and autoprune) are timed separately as startup,
   not counted in trials per minute.
@@ -55,7 +55,7 @@ from autoprune.search import RunOptions, SearchSpace, load_space, search
 from autoprune.tasks import get_task
 
 SPACE = Path(__file__).resolve().parent / "spaces" / "ray-digits-mlp.yaml"
-CONFIGS = {"local": ("local", 1), "ray x1": ("ray", 1), "ray x2": ("ray", 2)}
+CONFIGS = {"local": ("local", 1), "ray-1": ("ray", 1), "ray-2": ("ray", 2)}
 SPEEDUP_TARGET = 1.7
 OVERHEAD_TARGET = 0.05
 
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 startup["ray.init"], startup["first task on each worker"] = start_ray(
                     max(w for n, (e, w) in CONFIGS.items() if e == "ray" and n in args.configs))
                 log(f"ray startup: init {startup['ray.init']:.1f}s, workers {startup['first task on each worker']:.1f}s")
-            results[name] = run_config(space, name, root / name.replace(" ", "-"))
+            results[name] = run_config(space, name, root / name)
             r = results[name]
             log(f"{name}: {r.trials} trials in {r.phase_s:.1f}s ({r.per_minute:.1f}/min), "
                 f"mean trial {statistics.mean(r.trial_s):.2f}s, overhead {100 * r.overhead_fraction:.1f}%")
@@ -200,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if startup:
         print("ray startup (not in trials/min): " + ", ".join(f"{k} {v:.1f}s" for k, v in startup.items()))
     print("\n== targets")
-    if "ray x1" in results and "ray x2" in results:
-        speedup = results["ray x2"].per_minute / results["ray x1"].per_minute
+    if "ray-1" in results and "ray-2" in results:
+        speedup = results["ray-2"].per_minute / results["ray-1"].per_minute
         print(f"{_verdict(speedup >= SPEEDUP_TARGET)}  2 Ray workers >= {SPEEDUP_TARGET}x the trials/min of 1 "
               f"({speedup:.2f}x)")
     for name, r in results.items():

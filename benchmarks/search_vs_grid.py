@@ -26,10 +26,12 @@ models, objectives accuracy (max) / latency_ms (min) / size_bytes (min) normalis
 dense baseline (points of accuracy, ratios otherwise), reference point 5 points of
 accuracy drop / latency ratio 1 / size ratio 1 (:func:`autoprune.search.default_reference`).
 
-Then arms 3 and 4 are compared at the same number of trials: the local executor runs one
-trial at a time and the budget only decides when to stop, so the first N trials of a run
-are what a run of N trials would have done; N is the smaller of the two runs' trial
-counts (``--same-trials N`` runs separate N-trial searches instead).
+Then arms 3 and 4 run again at the same number of trials and seeds (``--same-trials``,
+default 30 on digits-mlp and 16 on fashion-mnist-cnn, 12 and 6 with ``--quick``: more
+than a timed run holds, so the pruner acts on more than the warm starts) to compare the
+fine-tune epochs each spends and the hypervolume each reaches. ``--same-trials 0``
+compares the first N trials of the timed runs instead (N: the smaller trial count; the
+local executor runs one trial at a time, so those are what an N-trial run would do).
 
 Full benchmark (about 25-30 minutes on 2 idle cores, baselines cached beforehand;
 training the three Fashion-MNIST baselines adds about 4 minutes the first time)::
