@@ -536,7 +536,8 @@ class _Search:
 
             return RayExecutor(workers=self.options.workers, address=self.options.address,
                                cpus_per_trial=self.options.cpus_per_trial, gpus_per_trial=self.options.gpus_per_trial,
-                               max_attempts=self.options.max_attempts)
+                               max_attempts=self.options.max_attempts,
+                               decisions=self.space.trial_pruner.name != "none")
         return LocalExecutor()
 
     def _tracker(self) -> Any:
@@ -658,8 +659,12 @@ def search(space: SearchSpace | str | Path | None = None, *, options: RunOptions
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
         space = space.with_overrides(**overrides)
+    if options is None:  # the space's executor section decides where trials run
+        ex = space.executor
+        options = RunOptions(executor=ex.name, workers=ex.workers, address=ex.address,
+                             cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line says what matters
-    return _Search(space, options or RunOptions()).run()
+    return _Search(space, options).run()
 
 
 def open_run(run_dir: str | Path) -> SearchResult:

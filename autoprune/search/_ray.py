@@ -1,8 +1,9 @@
 """The Ray executor: trials on Ray workers, decisions in the controller.
 
 - The baseline goes to the object store once (``ray.put``); every trial gets the reference.
-- Workers send each fine-tune report to a small hub actor and wait for the controller's
-  decision (continue / stop), so trial pruning works exactly as with the local executor.
+- Workers send each fine-tune report to a small async hub actor and wait for the
+  controller's decision (continue / stop), so trial pruning works exactly as with the
+  local executor; without a trial pruner they do not wait at all.
 - A worker process that dies mid-trial makes the trial run again, up to ``max_attempts``
   runs, then the trial is FAILED with the reason.
 - Latency is measured one trial at a time per node: measuring holds a node-wide file lock
@@ -13,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from autoprune._imports import require
@@ -21,35 +21,56 @@ from autoprune.search._executors import Decide, Executor, TrialJob, TrialOutcome
 
 __all__ = ["RayExecutor"]
 
-_POLL_S = 0.02
+_WAIT_S = 0.05  # the controller's longest wait for reports before it checks finished trials
 
 
 class _Hub:
-    """Reports from workers; decisions from the controller (a Ray actor)."""
+    """Reports from workers, decisions from the controller (an async Ray actor).
+
+    A worker's ``report`` call returns when the controller has decided, so a report costs
+    one round trip and no polling; the controller's ``next_reports`` returns as soon as a
+    report arrives.
+    """
 
     def __init__(self) -> None:
-        self.reports: list[tuple[int, int, int, dict]] = []  # (number, attempt, step, metrics)
-        self.decisions: dict[tuple[int, int, int], bool] = {}
-        self.started: set[int] = set()
+        import asyncio
 
-    def start(self, number: int) -> None:
+        self.reports: list[tuple[int, int, int, dict]] = []  # (number, attempt, step, metrics)
+        self.pending: dict[tuple[int, int, int], asyncio.Future] = {}
+        self.started: set[int] = set()
+        self.arrived = asyncio.Event()
+
+    async def start(self, number: int) -> None:
         self.started.add(number)
 
-    def report(self, number: int, attempt: int, step: int, metrics: dict) -> None:
+    async def report(self, number: int, attempt: int, step: int, metrics: dict) -> bool:
+        import asyncio
+
+        decision = asyncio.get_running_loop().create_future()
+        self.pending[(number, attempt, step)] = decision
         self.reports.append((number, attempt, step, metrics))
+        self.arrived.set()
+        return await decision
 
-    def decision(self, number: int, attempt: int, step: int) -> bool | None:
-        return self.decisions.pop((number, attempt, step), None)
+    async def next_reports(self, timeout: float) -> tuple[list, list[int]]:
+        import asyncio
 
-    def drain(self) -> tuple[list, list[int]]:
+        if not self.reports:
+            try:
+                await asyncio.wait_for(self.arrived.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        self.arrived.clear()
         out, self.reports = self.reports, []
         return out, sorted(self.started)
 
-    def decide(self, number: int, attempt: int, step: int, stop: bool) -> None:
-        self.decisions[(number, attempt, step)] = stop
+    async def decide(self, number: int, attempt: int, step: int, stop: bool) -> None:
+        decision = self.pending.pop((number, attempt, step), None)
+        if decision is not None and not decision.done():
+            decision.set_result(stop)
 
 
-def _run_remote(job: TrialJob, attempt: int, baseline: Any, hub: Any) -> TrialOutcome:
+def _run_remote(job: TrialJob, attempt: int, baseline: Any, hub: Any, decisions: bool) -> TrialOutcome:
     import ray
 
     from autoprune.search._executors import execute_job
@@ -57,12 +78,9 @@ def _run_remote(job: TrialJob, attempt: int, baseline: Any, hub: Any) -> TrialOu
     ray.get(hub.start.remote(job.number))
 
     def report(step: int, metrics: dict) -> bool:
-        hub.report.remote(job.number, attempt, step, metrics)
-        while True:
-            decision = ray.get(hub.decision.remote(job.number, attempt, step))
-            if decision is not None:
-                return decision
-            time.sleep(_POLL_S)
+        if not decisions:  # no trial pruner: nothing to wait for, the curve comes with the result
+            return False
+        return bool(ray.get(hub.report.remote(job.number, attempt, step, metrics)))
 
     outcome = execute_job(job, baseline, report)
     outcome.attempts = attempt
@@ -79,13 +97,16 @@ class RayExecutor(Executor):
         cpus_per_trial: Ray CPUs per trial; also the torch threads a trial trains with.
         gpus_per_trial: Ray GPUs per trial (fractions allowed).
         max_attempts: runs of a trial whose worker died before it is FAILED.
+        decisions: whether workers wait for the controller's continue / stop after each
+            report (False when no trial pruner can stop a trial).
     """
 
     def __init__(self, workers: int, address: str | None = None, cpus_per_trial: float = 1.0,
-                 gpus_per_trial: float = 0.0, max_attempts: int = 3) -> None:
+                 gpus_per_trial: float = 0.0, max_attempts: int = 3, decisions: bool = True) -> None:
         self.slots = workers
         self.address = address or os.environ.get("RAY_ADDRESS")
         self.cpus, self.gpus, self.max_attempts = cpus_per_trial, gpus_per_trial, max_attempts
+        self.decisions = decisions
         self._futures: dict[Any, tuple[TrialJob, int]] = {}
         self._started_ray = False
         self._hub: Any = None
@@ -101,12 +122,13 @@ class RayExecutor(Executor):
             ray.init(**kwargs)
             self._started_ray = not self.address
         self._remote = ray.remote(_run_remote)
-        self._hub = ray.remote(num_cpus=0)(_Hub).remote()
+        # max_concurrency: every running trial may be waiting in ``report`` at once
+        self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
         self._baseline_ref = ray.put(baseline)  # once, through the object store
 
     def submit(self, job: TrialJob, attempt: int = 1) -> None:
         future = self._remote.options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0).remote(
-            job, attempt, self._baseline_ref, self._hub
+            job, attempt, self._baseline_ref, self._hub, self.decisions
         )
         self._futures[future] = (job, attempt)
 
@@ -121,11 +143,11 @@ class RayExecutor(Executor):
         import ray
 
         while True:
-            self._relay(decide)
-            ready, _ = ray.wait(list(self._futures), num_returns=1, timeout=_POLL_S)
+            self._relay(decide)  # returns at the first report, or after _WAIT_S
+            ready, _ = ray.wait(list(self._futures), num_returns=len(self._futures), timeout=0)
             if not ready:
                 continue
-            self._relay(decide)  # reports sent just before the trial ended
+            self._relay(decide, timeout=0)  # reports sent just before the trials ended
             outcomes = []
             for future in ready:
                 job, attempt = self._futures.pop(future)
@@ -149,14 +171,14 @@ class RayExecutor(Executor):
             if outcomes:
                 return outcomes
 
-    def _relay(self, decide: Decide) -> None:
+    def _relay(self, decide: Decide, timeout: float = _WAIT_S) -> None:
         import ray
 
-        reports, started = ray.get(self._hub.drain.remote())
-        self._started.update(n for n in started if any(j.number == n for j, _ in self._futures.values()))
+        reports, started = ray.get(self._hub.next_reports.remote(timeout))
+        running = {job.number for job, _ in self._futures.values()}
+        self._started.update(n for n in started if n in running)
         for number, attempt, step, metrics in reports:
-            stop = decide(number, step, metrics)
-            self._hub.decide.remote(number, attempt, step, bool(stop))
+            self._hub.decide.remote(number, attempt, step, bool(decide(number, step, metrics)))
 
     def close(self) -> None:
         import ray

@@ -95,3 +95,18 @@ def test_a_killed_worker_reruns_its_trial_and_the_search_completes(make_space, r
     assert killed, "no worker was killed"
     assert len([r for r in result.trials if r.state == "complete"]) == 6
     assert any(r.attempts > 1 for r in result.trials), [(r.number, r.attempts) for r in result.trials]
+
+
+def test_trial_pruning_decided_by_the_controller_stops_ray_trials(make_space, ray_session, tmp_path):
+    space = make_space(**{
+        "trial_pruner: none": "trial_pruner: {name: pareto, percentile: 90, n_startup_trials: 2, n_warmup_steps: 0, n_min_peers: 1}",
+        "finetune_epochs: {low: 1, high: 2, type: int}": "finetune_epochs: {low: 3, high: 4, type: int}",
+        "finetune_lr: {low: 1.0e-3, high: 5.0e-3, log: true}": "finetune_lr: {low: 1.0e-5, high: 5.0e-3, log: true}",
+        "budget: {trials: 12}": "budget: {trials: 8}",
+    })
+    result = search(space, options=RunOptions(out=tmp_path / "run", executor="ray", workers=2, tracker="none",
+                                              progress=False))
+    pruned = [r for r in result.trials if r.state == "pruned"]
+    assert pruned and all(len(r.curve) < r.recipe["finetune_epochs"] for r in pruned)
+    assert not {r.number for r in pruned} & {r.number for r in result.pareto_front}
+    assert len([r for r in result.trials if r.state in ("complete", "pruned")]) == 8
