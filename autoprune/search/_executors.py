@@ -56,7 +56,6 @@ class TrialOutcome:
 def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, float]], bool],
                 task: Any = None) -> TrialOutcome:
     """Run one trial where this function is called (driver or worker)."""
-    from autoprune.tasks import get_task
     from autoprune.trial import run_trial
 
     start = time.perf_counter()
@@ -72,7 +71,7 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(job.threads)
     try:
-        task = task if task is not None else get_task(job.task, seed=job.task_seed, data_dir=job.data_dir)
+        task = task if task is not None else _worker_task(job)
         outcome.result = run_trial(
             task, job.recipe, baseline, seed=job.seed, callback=on_report,
             latency=job.latency,
@@ -90,6 +89,19 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
         torch.set_num_threads(previous_threads)
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+_TASKS: dict[tuple[str, int, str | None], Any] = {}
+
+
+def _worker_task(job: TrialJob) -> Any:
+    """The job's task, resolved once per worker process (loading data is not free)."""
+    from autoprune.tasks import get_task
+
+    key = (job.task, job.task_seed, job.data_dir)
+    if key not in _TASKS:
+        _TASKS[key] = get_task(job.task, seed=job.task_seed, data_dir=job.data_dir)
+    return _TASKS[key]
 
 
 def _pid() -> int:

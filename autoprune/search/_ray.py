@@ -1,6 +1,7 @@
 """The Ray executor: trials on Ray workers, decisions in the controller.
 
-- The baseline goes to the object store once (``ray.put``); every trial gets the reference.
+- Workers are Ray actors, one per concurrent trial; the baseline goes to the object store
+  once (``ray.put``) and each actor keeps it, with the resolved task, between trials.
 - Workers send each fine-tune report to a small async hub actor and wait for the
   controller's decision (continue / stop), so trial pruning works exactly as with the
   local executor; without a trial pruner they do not wait at all.
@@ -70,25 +71,35 @@ class _Hub:
             decision.set_result(stop)
 
 
-def _run_remote(job: TrialJob, attempt: int, baseline: Any, hub: Any, decisions: bool) -> TrialOutcome:
-    import ray
+class _Worker:
+    """One trial at a time (a Ray actor): holds the baseline and the task between trials."""
 
-    from autoprune.search._executors import execute_job
+    def __init__(self, baseline: Any, hub: Any, decisions: bool) -> None:
+        self.baseline, self.hub, self.decisions = baseline, hub, decisions
 
-    ray.get(hub.start.remote(job.number))
+    def run(self, job: TrialJob, attempt: int) -> TrialOutcome:
+        import ray
 
-    def report(step: int, metrics: dict) -> bool:
-        if not decisions:  # no trial pruner: nothing to wait for, the curve comes with the result
-            return False
-        return bool(ray.get(hub.report.remote(job.number, attempt, step, metrics)))
+        from autoprune.search._executors import execute_job
 
-    outcome = execute_job(job, baseline, report)
-    outcome.attempts = attempt
-    return outcome
+        ray.get(self.hub.start.remote(job.number))
+
+        def report(step: int, metrics: dict) -> bool:
+            if not self.decisions:  # no trial pruner: nothing to wait for; the curve comes with the result
+                return False
+            return bool(ray.get(self.hub.report.remote(job.number, attempt, step, metrics)))
+
+        outcome = execute_job(job, self.baseline, report)
+        outcome.attempts = attempt
+        return outcome
 
 
 class RayExecutor(Executor):
     """Runs up to ``workers`` trials at once on Ray (a local instance or a cluster).
+
+    Each worker is a Ray actor holding ``cpus_per_trial`` CPUs (and ``gpus_per_trial``
+    GPUs) for the whole search; it receives the baseline once and runs one trial at a time,
+    with one more queued behind it so it never idles while the controller books a result.
 
     Args:
         workers: trials in flight at once.
@@ -103,11 +114,13 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int, address: str | None = None, cpus_per_trial: float = 1.0,
                  gpus_per_trial: float = 0.0, max_attempts: int = 3, decisions: bool = True) -> None:
-        self.slots = workers
+        self.workers = workers
+        self.slots = 2 * workers
         self.address = address or os.environ.get("RAY_ADDRESS")
         self.cpus, self.gpus, self.max_attempts = cpus_per_trial, gpus_per_trial, max_attempts
         self.decisions = decisions
-        self._futures: dict[Any, tuple[TrialJob, int]] = {}
+        self._futures: dict[Any, tuple[TrialJob, int, int]] = {}  # future -> (job, attempt, actor index)
+        self._actors: list[Any] = []
         self._started_ray = False
         self._hub: Any = None
         self._baseline_ref: Any = None
@@ -121,22 +134,29 @@ class RayExecutor(Executor):
                 kwargs["address"] = self.address
             ray.init(**kwargs)
             self._started_ray = not self.address
-        self._remote = ray.remote(_run_remote)
         # max_concurrency: every running trial may be waiting in ``report`` at once
         self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
         self._baseline_ref = ray.put(baseline)  # once, through the object store
+        self._actors = [self._new_actor() for _ in range(self.workers)]
+
+    def _new_actor(self) -> Any:
+        import ray
+
+        cls = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0)(_Worker)
+        return cls.remote(self._baseline_ref, self._hub, self.decisions)
 
     def submit(self, job: TrialJob, attempt: int = 1) -> None:
-        future = self._remote.options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0).remote(
-            job, attempt, self._baseline_ref, self._hub, self.decisions
-        )
-        self._futures[future] = (job, attempt)
+        load = [0] * len(self._actors)
+        for _, _, index in self._futures.values():
+            load[index] += 1
+        index = min(range(len(self._actors)), key=load.__getitem__)
+        self._futures[self._actors[index].run.remote(job, attempt)] = (job, attempt, index)
 
     def pending(self) -> int:
         return len(self._futures)
 
     def status(self) -> dict[str, int]:
-        running = sum(1 for job, _ in self._futures.values() if job.number in self._started)
+        running = sum(1 for job, _, _ in self._futures.values() if job.number in self._started)
         return {"queued": len(self._futures) - running, "running": running}
 
     def wait(self, decide: Decide) -> list[TrialOutcome]:
@@ -150,20 +170,24 @@ class RayExecutor(Executor):
             self._relay(decide, timeout=0)  # reports sent just before the trials ended
             outcomes = []
             for future in ready:
-                job, attempt = self._futures.pop(future)
+                job, attempt, index = self._futures.pop(future)
+                started = job.number in self._started
                 self._started.discard(job.number)
                 try:
                     outcomes.append(ray.get(future))
-                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                        ray.exceptions.ActorDiedError, ray.exceptions.OwnerDiedError) as exc:
-                    if attempt < self.max_attempts:
+                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                        ray.exceptions.NodeDiedError, ray.exceptions.OwnerDiedError) as exc:
+                    self._replace_actor(index)
+                    if not started:  # queued behind the trial that killed the worker: not its fault
+                        self.submit(job, attempt)
+                    elif attempt < self.max_attempts:
                         self.submit(job, attempt + 1)
-                        continue
-                    outcomes.append(TrialOutcome(
-                        number=job.number, attempts=attempt,
-                        error=f"worker died {attempt} times: {type(exc).__name__}",
-                        details=str(exc)[-4000:],
-                    ))
+                    else:
+                        outcomes.append(TrialOutcome(
+                            number=job.number, attempts=attempt,
+                            error=f"worker died {attempt} times: {type(exc).__name__}",
+                            details=str(exc)[-4000:],
+                        ))
                 except ray.exceptions.RayTaskError as exc:
                     outcomes.append(TrialOutcome(number=job.number, attempts=attempt,
                                                  error=f"{type(exc.cause).__name__}: {exc.cause}",
@@ -171,11 +195,17 @@ class RayExecutor(Executor):
             if outcomes:
                 return outcomes
 
+    def _replace_actor(self, index: int) -> None:
+        import ray
+
+        ray.kill(self._actors[index], no_restart=True)
+        self._actors[index] = self._new_actor()
+
     def _relay(self, decide: Decide, timeout: float = _WAIT_S) -> None:
         import ray
 
         reports, started = ray.get(self._hub.next_reports.remote(timeout))
-        running = {job.number for job, _ in self._futures.values()}
+        running = {job.number for job, _, _ in self._futures.values()}
         self._started.update(n for n in started if n in running)
         for number, attempt, step, metrics in reports:
             self._hub.decide.remote(number, attempt, step, bool(decide(number, step, metrics)))
@@ -183,6 +213,9 @@ class RayExecutor(Executor):
     def close(self) -> None:
         import ray
 
+        for actor in self._actors:
+            ray.kill(actor, no_restart=True)
+        self._actors = []
         if self._hub is not None:
             ray.kill(self._hub)
             self._hub = None
