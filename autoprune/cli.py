@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from autoprune.errors import AutopruneError
+from autoprune.errors import AutopruneError, ConfigError
 
 __all__ = ["main", "build_parser"]
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("tasks", help="list the built-in tasks")
+    sub.add_parser("tasks", help="list the built-in tasks").set_defaults(handler=_tasks)
 
     trial = sub.add_parser("trial", help="prune, fine-tune and measure one recipe")
     trial.add_argument("--task", default="digits-mlp", help="built-in name, pkg.mod:attr or file.py:attr")
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--out", type=Path, default=None, help="write result.json and model.pt here")
     trial.add_argument("--threads", type=int, default=1, help="torch threads for latency (default 1)")
     trial.add_argument("--json", action="store_true", help="print one JSON object")
+    trial.set_defaults(handler=_trial)
 
     from autoprune.search._cli import add_search_commands
 
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.handler(args) or 0) if hasattr(args, "handler") else _COMMANDS[args.command](args)
+        return int(args.handler(args) or 0)
     except AutopruneError as exc:
         print(f"autoprune: error: {exc}", file=sys.stderr)
         return 2
@@ -70,16 +71,15 @@ def _tasks(args: argparse.Namespace) -> int:
 
 def _trial(args: argparse.Namespace) -> int:
     from autoprune.baseline import get_baseline
+    from autoprune.pruning import prunable_layers
     from autoprune.recipe import Recipe
     from autoprune.tasks import get_task
     from autoprune.trial import LatencyConfig, run_trial
 
     recipe = Recipe.from_strings(args.set)  # bad fields fail here, before any training
     if args.threads < 1:
-        raise _config_error(f"--threads must be >= 1, but got --threads={args.threads}.")
+        raise ConfigError(f"--threads must be >= 1, but got --threads={args.threads}.")
     task = get_task(args.task, seed=args.seed, data_dir=args.data_dir)
-    from autoprune.pruning import prunable_layers
-
     prunable_layers(task.build_model(), recipe)  # a model with nothing to prune fails before training
     baseline = get_baseline(task, args.seed)
     result = run_trial(task, recipe, baseline, seed=args.seed, latency=LatencyConfig(threads=args.threads))
@@ -123,14 +123,6 @@ def _print_trial(p: dict) -> None:
     if "model_path" in p:
         print(f"model saved to {p['model_path']}")
 
-
-def _config_error(message: str) -> AutopruneError:
-    from autoprune.errors import ConfigError
-
-    return ConfigError(message)
-
-
-_COMMANDS = {"tasks": _tasks, "trial": _trial}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -31,7 +31,7 @@ class SearchBackend(abc.ABC):
         """A new trial and its recipe (``recipe`` forces one: warm starts, re-runs), or
         None when the backend has nothing left to propose."""
 
-    def tell_complete(self, trial: optuna.Trial, values: list[float]) -> None:
+    def tell_complete(self, trial: optuna.Trial, values: list[float], measures: dict[str, Any]) -> None:
         self.study.tell(trial, values)
 
     def tell_stopped(self, trial: optuna.Trial, pruned: bool) -> None:
@@ -123,8 +123,16 @@ class FlamlBackend(SearchBackend):
             trial.set_user_attr("flaml_config", {k: _plain(v) for k, v in config.items()})
         return trial, recipe
 
-    def tell_flaml(self, number: int, measures: dict[str, float] | None) -> None:
-        key, config = self._configs.get(number, (None, None))
+    def tell_complete(self, trial: optuna.Trial, values: list[float], measures: dict[str, Any]) -> None:
+        super().tell_complete(trial, values, measures)
+        self._tell_searcher(trial.number, measures)
+
+    def tell_stopped(self, trial: optuna.Trial, pruned: bool) -> None:
+        super().tell_stopped(trial, pruned)
+        self._tell_searcher(trial.number, None)
+
+    def _tell_searcher(self, number: int, measures: dict[str, Any] | None) -> None:
+        key, config = self._configs.pop(number, (None, None))
         if config is not None:  # FLAML wants the config back with the result
             result = None if measures is None else {**measures, "config": config}
             self.searcher.on_trial_complete(key, result, error=measures is None)

@@ -449,7 +449,6 @@ class _Search:
         for key, value in ((rec.CURVE, curve), (rec.WORKER, outcome.worker),
                            (rec.SECONDS, round(outcome.seconds, 3)), (rec.ATTEMPTS, outcome.attempts)):
             trial.set_user_attr(key, value)
-        measures = None
         if result is None:
             trial.set_user_attr(rec.REASON, outcome.error or "failed")
             if outcome.details:
@@ -465,9 +464,7 @@ class _Search:
             for i, violation in enumerate(constraint_violations(self.space, measures)):
                 trial.set_constraint(str(self.space.constraints[i]), violation)
             self._save_model(outcome.number, result)
-            backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives])
-        if isinstance(backend, FlamlBackend):
-            backend.tell_flaml(outcome.number, measures)
+            backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         record = rec.record_from_frozen(study.get_trials(deepcopy=False)[outcome.number])
         self.history.append(_history(record))
         result_now = self._write_records(study)
