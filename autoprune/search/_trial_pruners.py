@@ -17,6 +17,7 @@ Every pruner also says which Optuna pruner the study is created with
 
 from __future__ import annotations
 
+import abc
 import enum
 import math
 from dataclasses import dataclass, field
@@ -102,15 +103,15 @@ class TrialHistory:
         return self.curve[max(self.curve)] if self.curve else None
 
 
-class TrialPruner:
+class TrialPruner(abc.ABC):
     """Decides, after each fine-tune epoch, whether a running trial should stop."""
 
     #: why the last :meth:`should_stop` decided as it did (for logs)
     last_reason: str = ""
 
+    @abc.abstractmethod
     def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
         """True when ``trial`` should stop now, given the other trials in ``history``."""
-        raise NotImplementedError
 
     def study_pruner(self) -> Any:
         """The Optuna pruner to create the study with (``NopPruner`` unless Optuna's own)."""
