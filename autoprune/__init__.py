@@ -4,15 +4,25 @@
 Ray, FLAML, Neptune and ONNX load when a feature that needs them is used.
 """
 
-from autoprune.errors import AutopruneError, ConfigError, DataError, MissingDependencyError, TaskError
+from autoprune.errors import (
+    AutopruneError,
+    ConfigError,
+    DataError,
+    MissingDependencyError,
+    TaskError,
+)
 from autoprune.recipe import Recipe
 from autoprune.result import TrialResult, TrialStatus
-from autoprune.search import RunOptions, SearchResult, open_run
-from autoprune.tasks import Task, get_task
 
 # ``autoprune.search(...)`` is the entry point; the subpackage stays importable as
 # ``from autoprune.search import ...`` (it lives in sys.modules under that name).
-from autoprune.search import search  # noqa: E402  (shadows the subpackage attribute on purpose)
+from autoprune.search import (
+    RunOptions,
+    SearchResult,
+    open_run,
+    search,  # noqa: E402  (shadows the subpackage attribute on purpose)
+)
+from autoprune.tasks import Task, get_task
 
 __version__ = "0.1.0"
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from autoprune._io import atomic_path
 from autoprune._paths import cache_dir as default_cache_dir
 from autoprune.tasks import Task
 from autoprune.training import train_epoch
@@ -36,6 +35,22 @@ class Baseline:
     seed: int
     accuracy: float
     state_dict: dict[str, torch.Tensor]
+    _reference: dict[str, int] | None = field(default=None, repr=False, compare=False)
+
+    def reference(self, task: Task) -> dict[str, int]:
+        """The dense model's parameters, serialized size and MACs, computed once (they never change)."""
+        if self._reference is None:
+            from autoprune import measure
+
+            dense = self.build(task)
+            total, nonzero = measure.count_params(dense)
+            self._reference = {
+                "params_total": total,
+                "params_nonzero": nonzero,
+                "size_bytes": measure.state_dict_size(dense.state_dict(), sparse=False),
+                "flops": measure.count_flops(dense, task.example_input(1)),
+            }
+        return self._reference
 
     def build(self, task: Task) -> nn.Module:
         """A fresh copy of the trained dense model."""
@@ -94,21 +109,10 @@ def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache:
             log.warning("cached baseline %s does not match task %s; retraining", path, task.name)
     baseline = train_baseline(task, seed)
     if use_cache:
-        _atomic_save(baseline.to_file(), path)
+        with atomic_path(path) as tmp:
+            torch.save(baseline.to_file(), tmp)
     return baseline
 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

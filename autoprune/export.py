@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from autoprune._io import atomic_path
 from autoprune.errors import ConfigError, ExportError
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model
@@ -43,13 +44,11 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}, but got format={format!r}.")
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     inputs = task.example_input(2)
     with torch.inference_mode():
         expected = call_model(model, inputs)
-    tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(output) as tmp:  # a failed check leaves no file behind
         if format == "state_dict":
             from autoprune.serialize import load_pruned, save_pruned
 
@@ -60,8 +59,7 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
         elif format == "torch_export":
             args, kwargs = _args_kwargs(inputs)
             batch = torch.export.Dim("batch", min=1, max=65536)
-            dynamic = _dynamic_batch(args, kwargs, batch)
-            program = torch.export.export(model, args, kwargs, dynamic_shapes=dynamic)
+            program = torch.export.export(model, args, kwargs, dynamic_shapes=_dynamic_batch(args, kwargs, batch))
             torch.export.save(program, tmp)
             loaded = torch.export.load(tmp).module()
             with torch.inference_mode():
@@ -69,10 +67,6 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
         else:
             got = _export_onnx(model, inputs, tmp)
         _check_close(expected, got, atol, format)
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return output
 
 

@@ -10,13 +10,13 @@ module ``__dict__``, which ``weights_only`` refuses).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from autoprune._io import atomic_path
 from autoprune.errors import AutopruneError, ConfigError, PrunedModelError
 from autoprune.measure import deployable_state_dict, pack_state_dict, unpack_state_dict
 from autoprune.recipe import Recipe
@@ -69,15 +69,8 @@ def save_pruned(
         "extra": dict(extra or {}),
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)  # readers never see a half-written file
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

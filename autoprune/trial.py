@@ -134,9 +134,8 @@ def run_trial(
     modules = dict(model.named_modules())
     remaining = sum(int((modules[n].weight != 0).sum()) for n in layer_names if n in modules)
     params_total, params_nonzero = measure.count_params(model)
-    base_params, _ = measure.count_params(dense)
+    reference = baseline.reference(task)
     inputs = task.example_input(latency.batch_size or task.benchmark_batch_size)
-    one = task.example_input(1)
     lat_kwargs = dict(threads=latency.threads, warmup=latency.warmup, repeats=latency.repeats)
     if run.stopped:  # a stopped trial never enters the front: skip the expensive measurement
         latency_ms = baseline_latency_ms = math.nan
@@ -148,12 +147,12 @@ def run_trial(
         accuracy=accuracy,
         baseline_accuracy=baseline.accuracy,
         params_total=params_total,
-        baseline_params_total=base_params,
+        baseline_params_total=reference["params_total"],
         params_nonzero=params_nonzero,
         size_bytes=measure.state_dict_size(sd, sparse=sparse),
-        baseline_size_bytes=measure.state_dict_size(dense.state_dict(), sparse=False),
-        flops=measure.count_flops(model, one),
-        baseline_flops=measure.count_flops(dense, one),
+        baseline_size_bytes=reference["size_bytes"],
+        flops=measure.count_flops(model, task.example_input(1)),
+        baseline_flops=reference["flops"],
         latency_ms=latency_ms,
         baseline_latency_ms=baseline_latency_ms,
         sparsity_achieved=1.0 - remaining / prunable_total,

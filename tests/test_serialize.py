@@ -10,7 +10,12 @@ from torch.nn.utils import prune
 
 from autoprune.errors import ConfigError
 from autoprune.recipe import Recipe
-from autoprune.serialize import PrunedModelError, load_pruned, resize_to_state_dict, save_pruned
+from autoprune.serialize import (
+    PrunedModelError,
+    load_pruned,
+    resize_to_state_dict,
+    save_pruned,
+)
 from autoprune.tasks import Task
 
 

@@ -22,10 +22,27 @@ from autoprune.pruning.criteria import (
     channel_scoring,
     weight_scores,
 )
-from autoprune.pruning.masks import apply_mask, global_masks, make_permanent, nm_mask, unstructured_mask
+from autoprune.pruning.masks import (
+    apply_mask,
+    global_masks,
+    make_permanent,
+    nm_mask,
+    unstructured_mask,
+)
 from autoprune.pruning.pruner import Pruner
-from autoprune.pruning.schedules import SCHEDULES, Schedule, get_schedule, schedule_targets, split_epochs
-from autoprune.pruning.structured import build_graph, channel_scores, out_channels, prune_channels
+from autoprune.pruning.schedules import (
+    SCHEDULES,
+    Schedule,
+    get_schedule,
+    schedule_targets,
+    split_epochs,
+)
+from autoprune.pruning.structured import (
+    build_graph,
+    channel_scores,
+    out_channels,
+    prune_channels,
+)
 
 __all__ = [
     "Pruner",

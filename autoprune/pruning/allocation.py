@@ -13,8 +13,6 @@ import hashlib
 import heapq
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from autoprune._io import write_text_atomic
 from autoprune.errors import ConfigError
 from autoprune.pruning._layers import prunable_layers, weight_mask
 from autoprune.pruning.criteria import weight_scores
@@ -93,16 +92,8 @@ def _read_cache(path: Path, key: dict) -> Scan | None:
 
 
 def _write_cache(path: Path, key: dict, scan: Scan) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"key": key, "scan": {n: [[lv, v] for lv, v in by_level.items()] for n, by_level in scan.items()}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1)
-        os.replace(tmp, path)  # atomic: concurrent trials never read half a file
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(payload, indent=1))  # concurrent trials never read half a file
 
 
 def sensitivity_scan(

@@ -27,7 +27,13 @@ from torch import nn
 from torch_pruning.pruner import function as tp_fn
 
 from autoprune.errors import ConfigError
-from autoprune.pruning._layers import PRUNABLE_TYPES, batches_on, effective_weight, eval_mode, model_device
+from autoprune.pruning._layers import (
+    PRUNABLE_TYPES,
+    batches_on,
+    effective_weight,
+    eval_mode,
+    model_device,
+)
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model
 

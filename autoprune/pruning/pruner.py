@@ -10,9 +10,19 @@ from torch import nn
 
 from autoprune.errors import ConfigError
 from autoprune.pruning._layers import prunable_layers, weight_mask
-from autoprune.pruning.allocation import allocate_by_sensitivity, sensitivity_scan, uniform_allocation
+from autoprune.pruning.allocation import (
+    allocate_by_sensitivity,
+    sensitivity_scan,
+    uniform_allocation,
+)
 from autoprune.pruning.criteria import weight_scores
-from autoprune.pruning.masks import apply_mask, global_masks, make_permanent, nm_mask, unstructured_mask
+from autoprune.pruning.masks import (
+    apply_mask,
+    global_masks,
+    make_permanent,
+    nm_mask,
+    unstructured_mask,
+)
 from autoprune.pruning.structured import out_channels, prune_channels
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task

@@ -9,11 +9,10 @@ when it wrote its file, else the reason it had nothing to draw.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from autoprune._io import atomic_path
 from autoprune.report._values import axis_label
 
 __all__ = ["plot_pareto", "plot_hypervolume", "plot_curves", "plot_importances"]
@@ -32,14 +31,8 @@ def _save(fig: Any, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _auto_log(ax: Any, axis: str, values: Sequence[float]) -> None:

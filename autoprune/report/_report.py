@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from autoprune._io import write_text_atomic
 from autoprune.report import _plots
 from autoprune.report._importance import recipe_importances
 from autoprune.report._values import (
@@ -152,20 +151,8 @@ def write_report(
         notes=notes, plot_reasons=reasons,
     )
     path = out / "index.html"
-    _write_atomic(path, page)
+    write_text_atomic(path, page)
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Temporary file and rename: a browser refreshing mid-search never sees half a page."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _curve_points(curve: Any) -> list[tuple[float, float]]:

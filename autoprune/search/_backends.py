@@ -24,7 +24,6 @@ class SearchBackend(abc.ABC):
 
     def __init__(self, study: optuna.Study, space: Any) -> None:
         self.study, self.space = study, space
-        self._trials: dict[int, optuna.Trial] = {}
 
     @abc.abstractmethod
     def ask(self, recipe: Recipe | None = None) -> tuple[optuna.Trial, Recipe] | None:
@@ -88,7 +87,7 @@ class FlamlBackend(SearchBackend):
         require("flaml")
         with warnings.catch_warnings():  # flaml warns that its AutoML extra is absent: not needed here
             warnings.simplefilter("ignore")
-            from flaml.tune.searcher.blendsearch import BlendSearch, CFO
+            from flaml.tune.searcher.blendsearch import CFO, BlendSearch
         logging.getLogger("flaml").setLevel(logging.WARNING)  # its INFO hints concern AutoML runs
 
         objectives = space.objectives

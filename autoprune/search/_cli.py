@@ -58,15 +58,11 @@ def _search(args: argparse.Namespace) -> int:
         "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
         "sampler": args.sampler, "trial_pruner": args.trial_pruner,
     }.items() if v is not None})
-    ex = space.executor  # the space's executor settings; flags override them
-    workers = args.workers or ex.workers
-    executor = args.executor or ("ray" if workers > 1 else ex.name)
-    options = RunOptions(
-        out=args.out, storage=args.storage, resume=args.resume, executor=executor,
-        workers=workers, address=args.address or ex.address,
-        cpus_per_trial=args.cpus_per_trial if args.cpus_per_trial is not None else ex.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None else ex.gpus_per_trial,
-        tracker=args.tracker, progress=not args.quiet, data_dir=args.data_dir,
+    options = RunOptions.for_space(  # flags override the space's executor section
+        space, executor=args.executor, workers=args.workers, address=args.address,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        out=args.out, storage=args.storage, resume=args.resume, tracker=args.tracker,
+        progress=not args.quiet, data_dir=args.data_dir,
     )
     try:
         result = search(space, options=options)

@@ -19,12 +19,18 @@ from typing import Any, Sequence
 import optuna
 
 from autoprune import measure
+from autoprune._io import write_text_atomic
 from autoprune.baseline import Baseline, get_baseline
 from autoprune.errors import ConfigError
 from autoprune.recipe import Recipe
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
-from autoprune.search._backends import FlamlBackend, OptunaBackend, SearchBackend, make_sampler
+from autoprune.search._backends import (
+    FlamlBackend,
+    OptunaBackend,
+    SearchBackend,
+    make_sampler,
+)
 from autoprune.search._executors import Executor, LocalExecutor, TrialJob, TrialOutcome
 from autoprune.search._pareto import (
     default_reference,
@@ -35,7 +41,11 @@ from autoprune.search._pareto import (
     pareto_front,
 )
 from autoprune.search._space import SearchSpace, constraint_violations, load_space
-from autoprune.search._trial_pruners import RunningTrial, TrialHistory, make_trial_pruner
+from autoprune.search._trial_pruners import (
+    RunningTrial,
+    TrialHistory,
+    make_trial_pruner,
+)
 from autoprune.tasks import Task, get_task
 
 __all__ = ["RunOptions", "SearchResult", "search", "open_run", "compute_front", "write_run_report"]
@@ -89,6 +99,22 @@ class RunOptions:
             )
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1, but got max_attempts={self.max_attempts}.")
+
+    @classmethod
+    def for_space(cls, space: SearchSpace, *, executor: str | None = None, workers: int | None = None,
+                  address: str | None = None, cpus_per_trial: float | None = None,
+                  gpus_per_trial: float | None = None, **rest: Any) -> "RunOptions":
+        """Options whose executor settings default to the space's ``executor`` section;
+        ``workers`` > 1 without an executor means Ray."""
+        ex = space.executor
+        workers = workers or ex.workers
+        return cls(
+            executor=executor or ("ray" if workers > 1 else ex.name), workers=workers,
+            address=address or ex.address,
+            cpus_per_trial=ex.cpus_per_trial if cpus_per_trial is None else cpus_per_trial,
+            gpus_per_trial=ex.gpus_per_trial if gpus_per_trial is None else gpus_per_trial,
+            **rest,
+        )
 
 
 @dataclass
@@ -239,7 +265,6 @@ class _Running:
     trial: optuna.Trial
     recipe: Recipe
     curve: list[list[float]] = field(default_factory=list)
-    objectives: dict[str, float] = field(default_factory=dict)
 
 
 class _Search:
@@ -320,17 +345,13 @@ class _Search:
         stored = study.user_attrs.get("baseline")
         if stored is not None:
             return baseline, stored
-        dense = baseline.build(self.task)
         bs = self.space.latency.batch_size or self.task.benchmark_batch_size
-        total, nonzero = measure.count_params(dense)
+        lat = self.space.latency
         measures = {
             "accuracy": baseline.accuracy,
-            "params_total": total,
-            "params_nonzero": nonzero,
-            "size_bytes": measure.state_dict_size(dense.state_dict(), sparse=False),
-            "flops": measure.count_flops(dense, self.task.example_input(1)),
-            "latency_ms": measure.measure_latency(dense, self.task.example_input(bs), threads=self.space.latency.threads,
-                                                  warmup=self.space.latency.warmup, repeats=self.space.latency.repeats),
+            **baseline.reference(self.task),
+            "latency_ms": measure.measure_latency(baseline.build(self.task), self.task.example_input(bs),
+                                                  threads=lat.threads, warmup=lat.warmup, repeats=lat.repeats),
         }
         study.set_user_attr("baseline", measures)
         return baseline, measures
@@ -428,9 +449,9 @@ class _Search:
         value = float(metrics["accuracy"])
         # a trial run again after its worker died reports from step 1 again
         running.curve = [p for p in running.curve if p[0] < step] + [[step, value]]
-        running.objectives = {k: float(v) for k, v in metrics.items() if k != "accuracy"}
         current = RunningTrial(number=number, curve={int(s): v for s, v in running.curve},
-                               objectives=running.objectives, n_steps=self._n_reports(running.recipe),
+                               objectives={k: float(v) for k, v in metrics.items() if k != "accuracy"},
+                               n_steps=self._n_reports(running.recipe),
                                optuna_trial=running.trial)
         return bool(self.trial_pruner.should_stop(current, self.history))
 
@@ -465,9 +486,9 @@ class _Search:
                 trial.set_constraint(str(self.space.constraints[i]), violation)
             self._save_model(outcome.number, result)
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
-        record = rec.record_from_frozen(study.get_trials(deepcopy=False)[outcome.number])
-        self.history.append(_history(record))
         result_now = self._write_records(study)
+        record = result_now.trial(outcome.number)
+        self.history.append(_history(record))
         tracker.log_trial(record.to_dict())
         tracker.log_front(_front_rows(result_now), result_now.hypervolume, len(result_now.trials))
         if self.options.progress:
@@ -515,7 +536,7 @@ class _Search:
             "storage": self.storage_url if self.options.storage is None else _redact(self.storage_url),
             "data_dir": self.data_dir,
         })
-        rec.write_text_atomic(self.run_dir / "space.yaml", _yaml_dump(self.space.to_dict()))
+        write_text_atomic(self.run_dir / "space.yaml", _yaml_dump(self.space.to_dict()))
         rec.write_json_atomic(self.run_dir / "baseline.json", self.base_measures)
 
     def _backend(self, study: optuna.Study) -> SearchBackend:
@@ -656,10 +677,7 @@ def search(space: SearchSpace | str | Path | None = None, *, options: RunOptions
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
         space = space.with_overrides(**overrides)
-    if options is None:  # the space's executor section decides where trials run
-        ex = space.executor
-        options = RunOptions(executor=ex.name, workers=ex.workers, address=ex.address,
-                             cpus_per_trial=ex.cpus_per_trial, gpus_per_trial=ex.gpus_per_trial)
+    options = options or RunOptions.for_space(space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line says what matters
     return _Search(space, options).run()
 

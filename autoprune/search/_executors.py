@@ -8,6 +8,7 @@ decided by the controller through the ``decide`` function handed to :meth:`Execu
 from __future__ import annotations
 
 import abc
+import os
 import socket
 import time
 import traceback
@@ -59,7 +60,7 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
     from autoprune.trial import run_trial
 
     start = time.perf_counter()
-    worker = f"{socket.gethostname()}:{_pid()}"
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     outcome = TrialOutcome(number=job.number, worker=worker)
 
     def on_report(step: int, metrics: dict[str, float]) -> bool:
@@ -102,12 +103,6 @@ def _worker_task(job: TrialJob) -> Any:
     if key not in _TASKS:
         _TASKS[key] = get_task(job.task, seed=job.task_seed, data_dir=job.data_dir)
     return _TASKS[key]
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 class Executor(abc.ABC):

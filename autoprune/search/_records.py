@@ -11,15 +11,14 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from autoprune._io import write_text_atomic
 from autoprune.recipe import Recipe
 
-__all__ = ["TrialRecord", "record_from_frozen", "write_text_atomic", "write_trials_csv"]
+__all__ = ["TrialRecord", "record_from_frozen", "write_json_atomic", "write_trials_csv"]
 
 # user-attr keys on Optuna trials
 RECIPE, MEASURES, CURVE, REASON, DETAILS, WORKER, SECONDS, ATTEMPTS, INTERRUPTED = (
@@ -70,20 +69,6 @@ def record_from_frozen(trial: Any) -> TrialRecord:
         worker=attrs.get(WORKER, ""),
         attempts=int(attrs.get(ATTEMPTS, 1)),
     )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are shareable results
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

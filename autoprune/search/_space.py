@@ -71,10 +71,21 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from autoprune.errors import ConfigError
-from autoprune.recipe import ALLOCATIONS, CRITERIA, GRANULARITIES, SCHEDULES, TIMINGS, Recipe
+from autoprune.recipe import (
+    ALLOCATIONS,
+    CRITERIA,
+    GRANULARITIES,
+    SCHEDULES,
+    TIMINGS,
+    Recipe,
+)
 from autoprune.result import OBJECTIVE_MEASURES
 from autoprune.search._pareto import default_reference
-from autoprune.search._trial_pruners import TRIAL_PRUNERS, TrialPrunerConfig, make_trial_pruner
+from autoprune.search._trial_pruners import (
+    TRIAL_PRUNERS,
+    TrialPrunerConfig,
+    make_trial_pruner,
+)
 
 __all__ = [
     "BACKENDS",

@@ -7,7 +7,11 @@ import the neptune client: :class:`NeptuneTracker` loads it when it is built.
 
 from autoprune.tracking._base import Tracker
 from autoprune.tracking._factory import TRACKERS, make_tracker
-from autoprune.tracking._neptune import NEPTUNE_MODES, NeptuneTracker, resolve_neptune_mode
+from autoprune.tracking._neptune import (
+    NEPTUNE_MODES,
+    NeptuneTracker,
+    resolve_neptune_mode,
+)
 from autoprune.tracking._safe import SafeTracker, Trackers, TrackerWarning
 
 __all__ = [

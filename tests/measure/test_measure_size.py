@@ -9,7 +9,12 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from autoprune.measure import pack_state_dict, size_bytes, state_dict_size, unpack_state_dict
+from autoprune.measure import (
+    pack_state_dict,
+    size_bytes,
+    state_dict_size,
+    unpack_state_dict,
+)
 
 
 def _saved_len(obj) -> int:

@@ -7,7 +7,12 @@ import torch
 from torch import nn
 
 from autoprune.errors import ConfigError
-from autoprune.pruning import allocate_by_sensitivity, apply_mask, effective_weight, sensitivity_scan
+from autoprune.pruning import (
+    allocate_by_sensitivity,
+    apply_mask,
+    effective_weight,
+    sensitivity_scan,
+)
 from autoprune.recipe import Recipe
 
 

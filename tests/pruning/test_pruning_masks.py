@@ -5,7 +5,13 @@ import torch
 from torch import nn
 
 from autoprune.errors import ConfigError
-from autoprune.pruning import apply_mask, global_masks, make_permanent, nm_mask, unstructured_mask
+from autoprune.pruning import (
+    apply_mask,
+    global_masks,
+    make_permanent,
+    nm_mask,
+    unstructured_mask,
+)
 
 
 def test_unstructured_keeps_largest() -> None:

@@ -13,7 +13,6 @@ import pytest
 
 from autoprune.search import RunOptions, search
 
-
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 

@@ -19,7 +19,6 @@ from autoprune.cli import main
 from autoprune.search import RunOptions, open_run, search
 from autoprune.search._pareto import normalize
 
-
 QUIET = dict(progress=False, tracker="none")
 
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from autoprune.errors import ConfigError, DataError
-from autoprune.tasks import get_task
-from autoprune.tasks import _fashion
+from autoprune.tasks import _fashion, get_task
 from autoprune.tasks._fashion import DEFAULT_DATA_DIR, FILES, FashionMNISTCNN, read_idx
 
 
