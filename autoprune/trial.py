@@ -24,7 +24,7 @@ from autoprune.result import TrialResult, TrialStatus
 from autoprune.tasks import Task
 from autoprune.training import train_epoch
 
-__all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock"]
+__all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock", "warm_up"]
 
 # Called after every fine-tune epoch with (step, metrics); returning True stops the trial.
 ReportCallback = Callable[[int, dict[str, float]], bool]
@@ -162,6 +162,17 @@ def run_trial(
         curve=run.curve,
         model=model,
     )
+
+
+def warm_up(task: Task, baseline: Baseline) -> None:
+    """Pay a worker process's one-time costs before its first trial: the task's data (loaded
+    lazily), first-call imports (building the optimizer imports ``torch._dynamo``) and the
+    dense reference measures. Trials timed afterwards time only themselves."""
+    model = baseline.build(task)
+    task.make_optimizer(model.parameters(), 1e-3)
+    next(iter(task.train_batches(0)), None)
+    task.evaluate(model)
+    baseline.reference(task)
 
 
 class _Run:

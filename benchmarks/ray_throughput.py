@@ -1,7 +1,7 @@
 """Trials per minute: the local executor against the Ray executor with 1 and 2 workers.
 
 CPU-bound digits-mlp trials (``benchmarks/spaces/ray-digits-mlp.yaml``: unstructured
-masks on the dense MLP, 10 fine-tune epochs, 1-1.5 s on one core), one torch thread per
+masks on the dense MLP, 15 fine-tune epochs, about 1.1 s on one core), one torch thread per
 trial (``cpus_per_trial=1``), the random sampler so that every configuration runs the same
 recipes. Each configuration runs the same number of trials in one process, one after the
 other:

@@ -407,6 +407,11 @@ class _Search:
             self._fail_running(study, "interrupted: Ctrl-C")
             self.running.clear()
             raise
+        except Exception as exc:
+            status = "failed"
+            self._fail_running(study, f"interrupted: the controller stopped ({type(exc).__name__})")
+            self.running.clear()
+            raise
         finally:
             executor.close()
             result = self._write_records(study)
@@ -555,7 +560,8 @@ class _Search:
             return RayExecutor(workers=self.options.workers, address=self.options.address,
                                cpus_per_trial=self.options.cpus_per_trial, gpus_per_trial=self.options.gpus_per_trial,
                                max_attempts=self.options.max_attempts,
-                               decisions=self.space.trial_pruner.name != "none")
+                               decisions=self.space.trial_pruner.name != "none",
+                               task=(self.space.task, self.space.seed, self.data_dir))
         return LocalExecutor()
 
     def _tracker(self) -> Any:

@@ -21,7 +21,7 @@ from autoprune.recipe import Recipe
 from autoprune.result import TrialResult
 from autoprune.trial import LatencyConfig
 
-__all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job"]
+__all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job", "worker_task"]
 
 # (trial number, step, metrics) -> stop?
 Decide = Callable[[int, int, dict[str, float]], bool]
@@ -72,7 +72,7 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(job.threads)
     try:
-        task = task if task is not None else _worker_task(job)
+        task = task if task is not None else worker_task(job.task, job.task_seed, job.data_dir)
         outcome.result = run_trial(
             task, job.recipe, baseline, seed=job.seed, callback=on_report,
             latency=job.latency,
@@ -95,13 +95,13 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
 _TASKS: dict[tuple[str, int, str | None], Any] = {}
 
 
-def _worker_task(job: TrialJob) -> Any:
-    """The job's task, resolved once per worker process (loading data is not free)."""
+def worker_task(spec: str, seed: int, data_dir: str | None) -> Any:
+    """A task resolved once per worker process (loading data is not free)."""
     from autoprune.tasks import get_task
 
-    key = (job.task, job.task_seed, job.data_dir)
+    key = (spec, seed, data_dir)
     if key not in _TASKS:
-        _TASKS[key] = get_task(job.task, seed=job.task_seed, data_dir=job.data_dir)
+        _TASKS[key] = get_task(spec, seed=seed, data_dir=data_dir)
     return _TASKS[key]
 
 

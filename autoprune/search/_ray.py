@@ -18,19 +18,21 @@ import os
 from typing import Any
 
 from autoprune._imports import require
+from autoprune.errors import TaskError
 from autoprune.search._executors import Decide, Executor, TrialJob, TrialOutcome
 
 __all__ = ["RayExecutor"]
 
-_WAIT_S = 0.05  # the controller's longest wait for reports before it checks finished trials
+_WAIT_S = 1.0  # the controller's longest sleep: a worker that dies sends no notice of its end
+_RESULT_WAIT_S = 30.0  # a result follows its trial's end notice within moments
 
 
 class _Hub:
-    """Reports from workers, decisions from the controller (an async Ray actor).
+    """Reports and trial ends from workers, decisions from the controller (an async Ray actor).
 
     A worker's ``report`` call returns when the controller has decided, so a report costs
-    one round trip and no polling; the controller's ``next_reports`` returns as soon as a
-    report arrives.
+    one round trip and no polling. The controller's ``next_events`` returns as soon as a
+    report or the end of a trial arrives, so it sleeps while trials run.
     """
 
     def __init__(self) -> None:
@@ -39,10 +41,15 @@ class _Hub:
         self.reports: list[tuple[int, int, int, dict]] = []  # (number, attempt, step, metrics)
         self.pending: dict[tuple[int, int, int], asyncio.Future] = {}
         self.started: set[int] = set()
+        self.finished: list[int] = []
         self.arrived = asyncio.Event()
 
     async def start(self, number: int) -> None:
         self.started.add(number)
+
+    async def finish(self, number: int) -> None:
+        self.finished.append(number)
+        self.arrived.set()
 
     async def report(self, number: int, attempt: int, step: int, metrics: dict) -> bool:
         import asyncio
@@ -53,17 +60,19 @@ class _Hub:
         self.arrived.set()
         return await decision
 
-    async def next_reports(self, timeout: float) -> tuple[list, list[int]]:
+    async def next_events(self, timeout: float) -> tuple[list, list[int], list[int]]:
+        """(reports, trials started so far, trials finished since the last call)."""
         import asyncio
 
-        if not self.reports:
+        if not self.reports and not self.finished:
             try:
                 await asyncio.wait_for(self.arrived.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
         self.arrived.clear()
-        out, self.reports = self.reports, []
-        return out, sorted(self.started)
+        reports, self.reports = self.reports, []
+        finished, self.finished = self.finished, []
+        return reports, sorted(self.started), finished
 
     async def decide(self, number: int, attempt: int, step: int, stop: bool) -> None:
         decision = self.pending.pop((number, attempt, step), None)
@@ -74,8 +83,21 @@ class _Hub:
 class _Worker:
     """One trial at a time (a Ray actor): holds the baseline and the task between trials."""
 
-    def __init__(self, baseline: Any, hub: Any, decisions: bool) -> None:
+    def __init__(self, baseline: Any, hub: Any, decisions: bool, task: tuple[str, int, str | None]) -> None:
+        from autoprune.search._executors import worker_task
+        from autoprune.trial import warm_up
+
         self.baseline, self.hub, self.decisions = baseline, hub, decisions
+        self.error: str | None = None
+        try:
+            self.task = worker_task(*task)
+            warm_up(self.task, baseline)  # one-time costs are startup, not the first trial's
+        except Exception as exc:  # reported by ready(): a task that cannot load is the user's to fix
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def ready(self) -> str | None:
+        """None once the task is loaded, else why it could not be."""
+        return self.error
 
     def run(self, job: TrialJob, attempt: int) -> TrialOutcome:
         import ray
@@ -89,7 +111,10 @@ class _Worker:
                 return False
             return bool(ray.get(self.hub.report.remote(job.number, attempt, step, metrics)))
 
-        outcome = execute_job(job, self.baseline, report)
+        try:
+            outcome = execute_job(job, self.baseline, report, task=self.task)
+        finally:
+            self.hub.finish.remote(job.number)  # wakes the controller
         outcome.attempts = attempt
         return outcome
 
@@ -103,6 +128,7 @@ class RayExecutor(Executor):
 
     Args:
         workers: trials in flight at once.
+        task: (task spec, seed, data dir), resolved once by each worker when it starts.
         address: cluster address; else ``RAY_ADDRESS``; else a local Ray instance sized
             to the machine.
         cpus_per_trial: Ray CPUs per trial; also the torch threads a trial trains with.
@@ -112,9 +138,11 @@ class RayExecutor(Executor):
             report (False when no trial pruner can stop a trial).
     """
 
-    def __init__(self, workers: int, address: str | None = None, cpus_per_trial: float = 1.0,
-                 gpus_per_trial: float = 0.0, max_attempts: int = 3, decisions: bool = True) -> None:
+    def __init__(self, workers: int, task: tuple[str, int, str | None], address: str | None = None,
+                 cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0, max_attempts: int = 3,
+                 decisions: bool = True) -> None:
         self.workers = workers
+        self._task_spec = task
         self.slots = 2 * workers
         self.address = address or os.environ.get("RAY_ADDRESS")
         self.cpus, self.gpus, self.max_attempts = cpus_per_trial, gpus_per_trial, max_attempts
@@ -127,6 +155,7 @@ class RayExecutor(Executor):
         self._started: set[int] = set()
 
     def start(self, baseline: Any, task: Any) -> None:
+        """Starts the workers and returns when each has loaded the task."""
         ray = require("ray")
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
@@ -138,12 +167,35 @@ class RayExecutor(Executor):
         self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
         self._baseline_ref = ray.put(baseline)  # once, through the object store
         self._actors = [self._new_actor() for _ in range(self.workers)]
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """Returns when every worker has loaded the task (startup is not trial time); a worker
+        process that dies while starting is replaced, up to ``max_attempts`` times."""
+        import ray
+
+        for attempt in range(1, self.max_attempts + 1):
+            dead = []
+            for index, actor in enumerate(self._actors):
+                try:
+                    error = ray.get(actor.ready.remote())
+                except ray.exceptions.RayActorError:
+                    dead.append(index)
+                    continue
+                if error:
+                    raise TaskError(f"a Ray worker could not load task {self._task_spec[0]!r}: {error}")
+            if not dead:
+                return
+            if attempt == self.max_attempts:
+                raise TaskError(f"Ray workers died while starting {attempt} times (task {self._task_spec[0]!r})")
+            for index in dead:
+                self._replace_actor(index)
 
     def _new_actor(self) -> Any:
         import ray
 
         cls = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0)(_Worker)
-        return cls.remote(self._baseline_ref, self._hub, self.decisions)
+        return cls.remote(self._baseline_ref, self._hub, self.decisions, self._task_spec)
 
     def submit(self, job: TrialJob, attempt: int = 1) -> None:
         load = [0] * len(self._actors)
@@ -163,7 +215,10 @@ class RayExecutor(Executor):
         import ray
 
         while True:
-            self._relay(decide)  # returns at the first report, or after _WAIT_S
+            finished = self._relay(decide)  # returns at the first report or trial end, or after _WAIT_S
+            if finished:
+                ended = [f for f, (job, _, _) in self._futures.items() if job.number in finished]
+                ray.wait(ended, num_returns=len(ended), timeout=_RESULT_WAIT_S)
             ready, _ = ray.wait(list(self._futures), num_returns=len(self._futures), timeout=0)
             if not ready:
                 continue
@@ -201,14 +256,16 @@ class RayExecutor(Executor):
         ray.kill(self._actors[index], no_restart=True)
         self._actors[index] = self._new_actor()
 
-    def _relay(self, decide: Decide, timeout: float = _WAIT_S) -> None:
+    def _relay(self, decide: Decide, timeout: float = _WAIT_S) -> set[int]:
+        """Passes reports to ``decide`` and its answers back; returns the trials that ended."""
         import ray
 
-        reports, started = ray.get(self._hub.next_reports.remote(timeout))
+        reports, started, finished = ray.get(self._hub.next_events.remote(timeout))
         running = {job.number for job, _, _ in self._futures.values()}
         self._started.update(n for n in started if n in running)
         for number, attempt, step, metrics in reports:
             self._hub.decide.remote(number, attempt, step, bool(decide(number, step, metrics)))
+        return set(finished)
 
     def close(self) -> None:
         import ray

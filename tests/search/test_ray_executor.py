@@ -58,10 +58,10 @@ MARKS = Path({marks!r})
 
 class Marked(DigitsMLP):
     name = "marked-digits"
-    def train_batches(self, epoch):
-        # tell the test which worker process is training right now
+    def training_step(self, model, batch):
+        # tell the test which worker process is training right now (not warming up)
         (MARKS / str(os.getpid())).touch()
-        return super().train_batches(epoch)
+        return super().training_step(model, batch)
 
 task = Marked()
 '''
@@ -109,3 +109,10 @@ def test_trial_pruning_decided_by_the_controller_stops_ray_trials(make_space, ra
     assert pruned and all(len(r.curve) < r.recipe["finetune_epochs"] for r in pruned)
     assert not {r.number for r in pruned} & {r.number for r in result.pareto_front}
     assert len([r for r in result.trials if r.state in ("complete", "pruned")]) == 8
+
+
+def test_a_worker_that_cannot_load_the_task_says_why(tmp_path):
+    from autoprune.search._ray import _Worker
+
+    worker = _Worker(baseline=None, hub=None, decisions=False, task=(str(tmp_path / "missing.py") + ":task", 0, None))
+    assert "missing.py" in worker.ready()
