@@ -139,8 +139,8 @@ class ParetoTrialPruner(TrialPruner):
        number) that reported a value at ``s`` and are no worse than it on every other
        objective both know (``objectives``; each minimised unless ``directions`` says
        ``max``). With at least ``n_min_peers`` peers, the trial stops when its value at
-       ``s`` is below the ``percentile``-th percentile (numpy's linear interpolation) of
-       their values at ``s``. A trial that is better than the others on size or latency
+       ``s`` is more than ``margin`` below the ``percentile``-th percentile (numpy's
+       linear interpolation) of their values at ``s``. A trial that is better than the others on size or latency
        has few peers, so it is kept: it may be on the front with a lower accuracy.
     2. **Cannot meet the bar.** With ``min_value`` set (the metric an accuracy
        constraint needs: baseline - allowed drop), it stops when
@@ -156,7 +156,8 @@ class ParetoTrialPruner(TrialPruner):
         n_warmup_steps: steps at the start of every trial never stopped at.
         n_min_peers: peers needed for rule 1.
         min_value: metric value a trial must still be able to reach (rule 2), or None.
-        margin: slack added to the optimistic final value of rule 2 (metric units).
+        margin: how far behind is clearly behind, in metric units, for both rules (one
+            epoch's accuracy jitters by about a point when fine-tuning at a high rate).
         directions: ``{measure: "min" | "max"}`` for the ``objectives`` compared.
 
     Example:
@@ -245,12 +246,12 @@ class ParetoTrialPruner(TrialPruner):
         if len(peers) < self.n_min_peers:
             return False, f"{len(peers)} peers at step {step}, {self.n_min_peers} needed"
         threshold = float(np.percentile(peers, self.percentile))
-        if value < threshold:
+        if value + self.margin < threshold:
             return True, (
-                f"{value:.4g} at step {step} is below the {self.percentile:g}th percentile "
-                f"{threshold:.4g} of {len(peers)} peers"
+                f"{value:.4g} at step {step} is more than {self.margin:.4g} below the "
+                f"{self.percentile:g}th percentile {threshold:.4g} of {len(peers)} peers"
             )
-        return False, f"{value:.4g} at step {step} is not below {threshold:.4g} ({len(peers)} peers)"
+        return False, f"{value:.4g} at step {step} is not more than {self.margin:.4g} below {threshold:.4g} ({len(peers)} peers)"
 
     def _no_worse(self, peer: Mapping[str, float], candidate: Mapping[str, float]) -> bool:
         """True when ``peer`` is at least as good as ``candidate`` on every shared objective."""

@@ -32,7 +32,7 @@ def candidate(value: float, size: float = 1000.0, step: int = 1, **kwargs) -> Ru
     return RunningTrial(99, {s: value for s in range(1, step + 1)}, {"size_bytes": size}, **kwargs)
 
 
-PRUNER = ParetoTrialPruner(percentile=25.0, n_startup_trials=4, n_warmup_steps=0, n_min_peers=3)
+PRUNER = ParetoTrialPruner(percentile=25.0, n_startup_trials=4, n_warmup_steps=0, n_min_peers=3, margin=0.0)
 HISTORY = peers([0.90, 0.92, 0.94, 0.96])  # 25th percentile (linear): 0.915
 
 
@@ -40,6 +40,13 @@ def test_behind_its_peers_stops() -> None:
     assert PRUNER.should_stop(candidate(0.80), HISTORY)
     assert "below the 25th percentile 0.915 of 4 peers" in PRUNER.last_reason
     assert PRUNER.should_stop(candidate(0.91), HISTORY)
+
+
+def test_behind_by_no_more_than_the_margin_continues() -> None:
+    lenient = ParetoTrialPruner(percentile=25.0, n_startup_trials=4, n_warmup_steps=0, n_min_peers=3, margin=0.02)
+    assert not lenient.should_stop(candidate(0.90), HISTORY)  # 0.90 + 0.02 >= 0.915
+    assert lenient.should_stop(candidate(0.89), HISTORY)  # 0.89 + 0.02 < 0.915
+    assert "more than 0.02 below the 25th percentile" in lenient.last_reason
 
 
 def test_within_its_peers_continues() -> None:
@@ -104,6 +111,17 @@ def test_cannot_meet_the_accuracy_bar_stops() -> None:
     # falling curves count as no gain, not as a loss
     falling = peers([0.90, 0.92, 0.94, 0.96], size=10_000.0, final_gain=-0.05)
     assert not bar.should_stop(candidate(0.946, size=500.0), falling)  # 0.946 + 0 + 0.005 >= 0.95
+
+
+def test_the_bar_rule_extrapolates_only_from_trials_as_far_behind() -> None:
+    # the finished trials started high and gained little; one far behind may gain much more
+    leaders = peers([0.94, 0.96], size=10_000.0)
+    bar = ParetoTrialPruner(n_startup_trials=2, n_warmup_steps=0, min_value=0.95, margin=0.005)
+    assert not bar.should_stop(candidate(0.60, size=500.0), leaders)
+    # once a trial that started as low has finished, its gain is the evidence
+    laggard = TrialHistory(7, COMPLETE, {1: 0.55, 2: 0.70, 3: 0.80}, {"size_bytes": 10_000.0})
+    assert bar.should_stop(candidate(0.60, size=500.0), [*leaders, laggard])  # 0.60 + 0.25 + 0.005 < 0.95
+    assert not bar.should_stop(candidate(0.70, size=500.0), [*leaders, laggard])  # 0.70 + 0.25 + 0.005 >= 0.95
 
 
 def test_history_states_may_be_plain_strings() -> None:
