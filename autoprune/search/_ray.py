@@ -104,6 +104,8 @@ class _Worker:
 
         from autoprune.search._executors import execute_job
 
+        if self.error:  # a replacement worker that could not load the task
+            return TrialOutcome(number=job.number, attempts=attempt, error=f"the worker could not load the task: {self.error}")
         ray.get(self.hub.start.remote(job.number))
 
         def report(step: int, metrics: dict) -> bool:

@@ -146,7 +146,8 @@ class ParetoTrialPruner(TrialPruner):
        constraint needs: baseline - allowed drop), it stops when
        ``value(s) + max(0, largest gain) + margin < min_value``, where the largest gain is
        ``final - value(s)`` over the complete trials whose value at ``s`` was no higher
-       than this trial's (none: no stop).
+       than this trial's and that ran at least as many steps as this one will (none: no
+       stop).
 
     No stop is taken at a trial's last step (``RunningTrial.n_steps``).
 
@@ -220,13 +221,16 @@ class ParetoTrialPruner(TrialPruner):
             return False, f"{len(complete)} of {self.n_startup_trials} startup trials complete"
 
         if self.min_value is not None:
-            # gains only of trials that were no better at this step: one far behind has more
-            # to recover than the leaders showed (a 90%-pruned model gains 10 points, a
-            # 50%-pruned one 1); with no such trial there is no evidence to stop on
+            # gains only of trials that were no better at this step and had at least as many
+            # steps left: one far behind has more to recover than the leaders showed (a
+            # 90%-pruned model gains 10 points, a 50%-pruned one 1), and more epochs recover
+            # more; with no such trial there is no evidence to stop on
+            last = trial.n_steps or step
             gains = [
                 h.final_value - h.curve[step]
                 for h in complete
-                if step in h.curve and h.curve[step] <= value and math.isfinite(h.final_value - h.curve[step])
+                if step in h.curve and h.curve[step] <= value and max(h.curve) >= last
+                and math.isfinite(h.final_value - h.curve[step])
             ]
             if gains:
                 best_case = value + max(0.0, max(gains)) + self.margin

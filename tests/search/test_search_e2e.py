@@ -295,3 +295,30 @@ def test_a_failing_tracker_never_stops_the_search(make_space, tmp_path, monkeypa
     assert len([r for r in result.trials if r.state == "complete"]) == 3
     rows = (tmp_path / "run" / "trials.csv").read_text().strip().splitlines()
     assert len(rows) == 4 and json.loads((tmp_path / "run" / "pareto.json").read_text())["front"]
+
+
+def test_an_error_in_the_controller_leaves_a_resumable_study(make_space, tmp_path, monkeypatch):
+    from autoprune.search._controller import _Search
+
+    save = _Search._save_model
+    calls = []
+
+    def disk_full(self, number, result):
+        calls.append(number)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        save(self, number, result)
+
+    monkeypatch.setattr(_Search, "_save_model", disk_full)
+    space = make_space(**{"budget: {trials: 12}": "budget: {trials: 3}"})
+    with pytest.raises(OSError, match="No space left"):
+        search(space, options=RunOptions(out=tmp_path / "run", **QUIET))
+    stopped = open_run(tmp_path / "run")
+    assert [r.state for r in stopped.trials] == ["complete", "failed"]
+    assert "interrupted" in stopped.trials[1].reason and "OSError" in stopped.trials[1].reason
+    monkeypatch.setattr(_Search, "_save_model", save)
+    result = search(space, options=RunOptions(out=tmp_path / "run", resume=True, **QUIET))
+    done = [r for r in result.trials if r.state == "complete"]
+    assert len(done) == 3 and done[0].number == 0
+    # the interrupted trial ran again first, with its recipe
+    assert result.trials[2].recipe == stopped.trials[1].recipe and result.trials[2].state == "complete"
