@@ -10,7 +10,8 @@ other:
 - ``ray-1`` / ``ray-2``: ``RunOptions(executor="ray", workers=1 | 2)`` on a local Ray
   instance started once by this script. Starting Ray (``ray.init``) and the first task
   on each worker process (importing torch and autoprune) are timed separately as startup,
-  not counted in trials per minute.
+  not counted in trials per minute; neither is each search's start of its worker actors
+  (loading the task), which ends before the first trial is asked.
 
 Measured per configuration, from the study itself: the trial phase (first trial asked to
 last trial told; this leaves out the baseline measurement and the report the search also
