@@ -140,8 +140,9 @@ class ParetoTrialPruner(TrialPruner):
        objective both know (``objectives``; each minimised unless ``directions`` says
        ``max``). With at least ``n_min_peers`` peers, the trial stops when its value at
        ``s`` is more than ``margin`` below the ``percentile``-th percentile (numpy's
-       linear interpolation) of their values at ``s``. A trial that is better than the others on size or latency
-       has few peers, so it is kept: it may be on the front with a lower accuracy.
+       linear interpolation) of their values at ``s``. A trial that is better than the
+       others on size or latency has few peers, so it is kept: it may be on the front with
+       a lower accuracy.
     2. **Cannot meet the bar.** With ``min_value`` set (the metric an accuracy
        constraint needs: baseline - allowed drop), it stops when
        ``value(s) + max(0, largest gain) + margin < min_value``, where the largest gain is
@@ -221,10 +222,10 @@ class ParetoTrialPruner(TrialPruner):
             return False, f"{len(complete)} of {self.n_startup_trials} startup trials complete"
 
         if self.min_value is not None:
-            # gains only of trials that were no better at this step and had at least as many
-            # steps left: one far behind has more to recover than the leaders showed (a
-            # 90%-pruned model gains 10 points, a 50%-pruned one 1), and more epochs recover
-            # more; with no such trial there is no evidence to stop on
+            # gains only of trials that were no better at this step and ran at least as long
+            # as this one will: one far behind has more to recover than the leaders showed
+            # (a 90%-pruned model gains 10 points, a 50%-pruned one 1), and more epochs
+            # recover more; with no such trial there is no evidence to stop on
             last = trial.n_steps or step
             gains = [
                 h.final_value - h.curve[step]

@@ -122,6 +122,8 @@ def test_the_bar_rule_extrapolates_only_from_trials_as_far_behind() -> None:
     laggard = TrialHistory(7, COMPLETE, {1: 0.55, 2: 0.70, 3: 0.80}, {"size_bytes": 10_000.0})
     assert bar.should_stop(candidate(0.60, size=500.0), [*leaders, laggard])  # 0.60 + 0.25 + 0.005 < 0.95
     assert not bar.should_stop(candidate(0.70, size=500.0), [*leaders, laggard])  # 0.70 + 0.25 + 0.005 >= 0.95
+    # the laggard ran 3 steps: no evidence for a trial that will run 6
+    assert not bar.should_stop(candidate(0.60, size=500.0, n_steps=6), [*leaders, laggard])
 
 
 def test_history_states_may_be_plain_strings() -> None:
