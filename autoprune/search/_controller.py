@@ -381,8 +381,8 @@ class _Search:
             executor.start(baseline, self.task)
             while True:
                 while (not exhausted and executor.pending() < executor.slots and time.monotonic() < deadline
-                       and self._finished(study) + len(self.running) < (budget.trials or math.inf)
-                       and self._failed(study) < max(budget.trials or 0, 10)):
+                       and self.n_finished + len(self.running) < (budget.trials or math.inf)
+                       and self.n_failed < max(budget.trials or 0, 10)):
                     forced, rerun_of = None, None
                     if rerun:
                         rerun_of, forced = rerun.pop(0)
@@ -430,20 +430,18 @@ class _Search:
         return make_trial_pruner(self.space.trial_pruner, len(self.space.objectives), min_value=min_value,
                                  study_direction=self.space.directions[0])
 
-    def _finished(self, study: optuna.Study) -> int:
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        return len(study.get_trials(deepcopy=False, states=states))
-
-    def _failed(self, study: optuna.Study) -> int:
-        return sum(1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-                   if not t.user_attrs.get(rec.INTERRUPTED))
+    def _tally(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+        """Counts the budget checks use, from trials just read (not a query per check)."""
+        state = optuna.trial.TrialState
+        self.n_finished = sum(1 for t in trials if t.state in (state.COMPLETE, state.PRUNED))
+        self.n_failed = sum(1 for t in trials if t.state == state.FAIL and not t.user_attrs.get(rec.INTERRUPTED))
 
     def _job(self, number: int, recipe: Recipe) -> TrialJob:
         from autoprune._paths import cache_dir
 
         return TrialJob(
-            number=number, recipe=recipe, seed=self.space.seed + number, task=self.space.task,
-            task_seed=self.space.seed, data_dir=self.data_dir, threads=max(1, int(self.options.cpus_per_trial)),
+            number=number, recipe=recipe, seed=self.space.seed + number,
+            threads=max(1, int(self.options.cpus_per_trial)),
             latency=self.space.latency.to_config(),
             cache_dir=str(cache_dir() / "sensitivity"),
         )
@@ -507,7 +505,9 @@ class _Search:
                     extra={"trial": number})
 
     def _write_records(self, study: optuna.Study) -> SearchResult:
-        records = [rec.record_from_frozen(t) for t in study.get_trials(deepcopy=False)]
+        trials = study.get_trials(deepcopy=False)
+        self._tally(trials)
+        records = [rec.record_from_frozen(t) for t in trials]
         front, hv, knee, reference = compute_front(self.space, self.base_measures, records)
         result = SearchResult(
             run_dir=self.run_dir, study_name=self.space.name, storage=self.storage_url, space=self.space,
@@ -530,7 +530,9 @@ class _Search:
             log.warning("writing the report failed: %s (run `autoprune report %s` to retry)", exc, self.run_dir)
 
     def _load_history(self, study: optuna.Study) -> None:
-        for t in study.get_trials(deepcopy=False):
+        trials = study.get_trials(deepcopy=False)
+        self._tally(trials)
+        for t in trials:
             record = rec.record_from_frozen(t)
             if record.state in ("complete", "pruned"):
                 self.history.append(_history(record))

@@ -21,7 +21,7 @@ from autoprune.recipe import Recipe
 from autoprune.result import TrialResult
 from autoprune.trial import LatencyConfig
 
-__all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job", "worker_task"]
+__all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job"]
 
 # (trial number, step, metrics) -> stop?
 Decide = Callable[[int, int, dict[str, float]], bool]
@@ -29,14 +29,12 @@ Decide = Callable[[int, int, dict[str, float]], bool]
 
 @dataclass(frozen=True)
 class TrialJob:
-    """Everything a worker needs to run one trial (picklable; no torch modules)."""
+    """Everything a worker needs to run one trial besides the task and baseline it holds
+    (picklable; no torch modules)."""
 
     number: int
     recipe: Recipe
     seed: int  # seeds this trial's pruning and fine-tuning
-    task: str  # a task spec resolved with autoprune.get_task on the worker
-    task_seed: int  # the search's seed: data order and baseline are the same for every trial
-    data_dir: str | None
     threads: int = 1  # torch threads while training: equal on every executor, so results match
     latency: LatencyConfig = LatencyConfig()
     cache_dir: str | None = None
@@ -54,8 +52,8 @@ class TrialOutcome:
     reports: list[tuple[int, dict[str, float]]] = field(default_factory=list)
 
 
-def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, float]], bool],
-                task: Any = None) -> TrialOutcome:
+def execute_job(job: TrialJob, task: Any, baseline: Any,
+                report: Callable[[int, dict[str, float]], bool]) -> TrialOutcome:
     """Run one trial where this function is called (driver or worker)."""
     from autoprune.trial import run_trial
 
@@ -72,7 +70,6 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(job.threads)
     try:
-        task = task if task is not None else worker_task(job.task, job.task_seed, job.data_dir)
         outcome.result = run_trial(
             task, job.recipe, baseline, seed=job.seed, callback=on_report,
             latency=job.latency,
@@ -90,19 +87,6 @@ def execute_job(job: TrialJob, baseline: Any, report: Callable[[int, dict[str, f
         torch.set_num_threads(previous_threads)
     outcome.seconds = time.perf_counter() - start
     return outcome
-
-
-_TASKS: dict[tuple[str, int, str | None], Any] = {}
-
-
-def worker_task(spec: str, seed: int, data_dir: str | None) -> Any:
-    """A task resolved once per worker process (loading data is not free)."""
-    from autoprune.tasks import get_task
-
-    key = (spec, seed, data_dir)
-    if key not in _TASKS:
-        _TASKS[key] = get_task(spec, seed=seed, data_dir=data_dir)
-    return _TASKS[key]
 
 
 class Executor(abc.ABC):
@@ -154,6 +138,6 @@ class LocalExecutor(Executor):
 
     def wait(self, decide: Decide) -> list[TrialOutcome]:
         job = self._queue[0]
-        outcome = execute_job(job, self._baseline, lambda step, m: decide(job.number, step, m), task=self._task)
+        outcome = execute_job(job, self._task, self._baseline, lambda step, m: decide(job.number, step, m))
         self._queue.pop(0)
         return [outcome]

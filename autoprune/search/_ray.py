@@ -40,12 +40,12 @@ class _Hub:
 
         self.reports: list[tuple[int, int, int, dict]] = []  # (number, attempt, step, metrics)
         self.pending: dict[tuple[int, int, int], asyncio.Future] = {}
-        self.started: set[int] = set()
+        self.started: list[int] = []
         self.finished: list[int] = []
         self.arrived = asyncio.Event()
 
     async def start(self, number: int) -> None:
-        self.started.add(number)
+        self.started.append(number)
 
     async def finish(self, number: int) -> None:
         self.finished.append(number)
@@ -61,7 +61,7 @@ class _Hub:
         return await decision
 
     async def next_events(self, timeout: float) -> tuple[list, list[int], list[int]]:
-        """(reports, trials started so far, trials finished since the last call)."""
+        """(reports, trials started, trials finished), each since the last call."""
         import asyncio
 
         if not self.reports and not self.finished:
@@ -71,8 +71,9 @@ class _Hub:
                 pass
         self.arrived.clear()
         reports, self.reports = self.reports, []
+        started, self.started = self.started, []
         finished, self.finished = self.finished, []
-        return reports, sorted(self.started), finished
+        return reports, started, finished
 
     async def decide(self, number: int, attempt: int, step: int, stop: bool) -> None:
         decision = self.pending.pop((number, attempt, step), None)
@@ -84,13 +85,14 @@ class _Worker:
     """One trial at a time (a Ray actor): holds the baseline and the task between trials."""
 
     def __init__(self, baseline: Any, hub: Any, decisions: bool, task: tuple[str, int, str | None]) -> None:
-        from autoprune.search._executors import worker_task
+        from autoprune.tasks import get_task
         from autoprune.trial import warm_up
 
         self.baseline, self.hub, self.decisions = baseline, hub, decisions
         self.error: str | None = None
+        spec, seed, data_dir = task
         try:
-            self.task = worker_task(*task)
+            self.task = get_task(spec, seed=seed, data_dir=data_dir)
             warm_up(self.task, baseline)  # one-time costs are startup, not the first trial's
         except Exception as exc:  # reported by ready(): a task that cannot load is the user's to fix
             self.error = f"{type(exc).__name__}: {exc}"
@@ -114,7 +116,7 @@ class _Worker:
             return bool(ray.get(self.hub.report.remote(job.number, attempt, step, metrics)))
 
         try:
-            outcome = execute_job(job, self.baseline, report, task=self.task)
+            outcome = execute_job(job, self.task, self.baseline, report)
         finally:
             self.hub.finish.remote(job.number)  # wakes the controller
         outcome.attempts = attempt
