@@ -20,7 +20,7 @@ from autoprune.search import (
     RunOptions,
     SearchResult,
     open_run,
-    search,  # noqa: E402  (shadows the subpackage attribute on purpose)
+    search,  # shadows the subpackage attribute on purpose
 )
 from autoprune.tasks import Task, get_task
 

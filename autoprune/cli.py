@@ -107,7 +107,10 @@ def _print_trial(p: dict) -> None:
 
     print(f"task {p['task']}  recipe: {p['recipe']}")
     print(f"status {p['status']}  fine-tune epochs {p['finetune_epochs_run']}  {p['seconds']:.1f}s")
-    print(f"  accuracy     {p['accuracy']:.4f}  (baseline {p['baseline_accuracy']:.4f}, drop {100 * p['accuracy_drop']:+.2f} points)")
+    print(
+        f"  accuracy     {p['accuracy']:.4f}  (baseline {p['baseline_accuracy']:.4f}, "
+        f"drop {100 * p['accuracy_drop']:+.2f} points)"
+    )
     rows = [
         ("params_total", p["params_total"], p["baseline_params_total"]),
         ("params_nonzero", p["params_nonzero"], p["baseline_params_total"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -88,7 +88,7 @@ def _measure(
     return [statistics.median(s) for s in samples]
 
 
-def _time_call(model: nn.Module, inputs: Any, cuda: bool, clock: Any = time.perf_counter) -> float:
+def _time_call(model: nn.Module, inputs: Any, cuda: bool, clock: Callable[[], float]) -> float:
     if cuda:
         begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         begin.record()
