@@ -37,7 +37,6 @@ trials per minute of 1; the controller's overhead is < 5% of the trial phase.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -55,6 +54,8 @@ from autoprune.baseline import get_baseline
 from autoprune.search import RunOptions, SearchSpace, load_space, search
 from autoprune.tasks import get_task
 
+from _common import finished_trials, log, parser, table, untimed_search, verdict
+
 SPACE = Path(__file__).resolve().parent / "spaces" / "ray-digits-mlp.yaml"
 CONFIGS = {"local": ("local", 1), "ray-1": ("ray", 1), "ray-2": ("ray", 2)}
 SPEEDUP_TARGET = 1.7
@@ -70,6 +71,10 @@ class Throughput:
     phase_s: float  # first trial asked -> last trial told
     search_s: float  # the whole search() call
     trial_s: list[float]  # seconds inside each trial (run_trial on the worker)
+
+    @property
+    def mean_trial_s(self) -> float:
+        return statistics.mean(self.trial_s)
 
     @property
     def per_minute(self) -> float:
@@ -97,8 +102,7 @@ def run_config(space: SearchSpace, name: str, out: Path) -> Throughput:
     start = time.perf_counter()
     result = search(space, options=options)
     search_s = time.perf_counter() - start
-    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]
+    trials = finished_trials(result)
     phase = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
     seconds = [float(t.user_attrs.get("seconds", 0.0)) for t in trials]
     failed = sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL)
@@ -131,38 +135,21 @@ def start_ray(workers: int) -> tuple[float, float]:
     pids = ray.get([warm.remote(1.0) for _ in range(workers)])
     warm_s = time.perf_counter() - t0 - 1.0
     if len(set(pids)) < workers:
-        print(f"note: the warm-up ran on {len(set(pids))} worker processes, not {workers}", file=sys.stderr)
+        log(f"note: the warm-up ran on {len(set(pids))} worker processes, not {workers}")
     return init_s, warm_s
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=16, help="trials per configuration")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="smoke run: 6 trials per configuration")
-    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
-    parser.add_argument("--run-root", type=Path, default=None,
-                        help="where run directories (and their SQLite study) go (default: a temp dir)")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--trials", type=int, default=16, help="trials per configuration")
+    cli.add_argument("--seed", type=int, default=0)
+    cli.add_argument("--quick", action="store_true", help="smoke run: 6 trials per configuration")
+    cli.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    cli.add_argument("--run-root", type=Path, default=None,
+                     help="where run directories (and their SQLite study) go (default: a temp dir)")
+    args = cli.parse_args(argv)
     trials = 6 if args.quick else args.trials
     space = load_space(SPACE).with_overrides(trials=trials, seed=args.seed)
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
 
     task = get_task(space.task, seed=space.seed)
     get_baseline(task, space.seed)  # cached before anything is timed
@@ -171,17 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     startup: dict[str, float] = {}
     try:
         # untimed: imports and first-call costs of the controller process
-        search(space.with_overrides(trials=1), options=RunOptions(out=root / "warm-up", tracker="none",
-                                                                  progress=False))
+        untimed_search(space.with_overrides(trials=1), root / "warm-up")
         for name in args.configs:
             if CONFIGS[name][0] == "ray" and not startup:
                 startup["ray.init"], startup["first task on each worker"] = start_ray(
-                    max(w for n, (e, w) in CONFIGS.items() if e == "ray" and n in args.configs))
+                    max(CONFIGS[n][1] for n in args.configs if CONFIGS[n][0] == "ray"))
                 log(f"ray startup: init {startup['ray.init']:.1f}s, workers {startup['first task on each worker']:.1f}s")
-            results[name] = run_config(space, name, root / name)
-            r = results[name]
+            r = results[name] = run_config(space, name, root / name)
             log(f"{name}: {r.trials} trials in {r.phase_s:.1f}s ({r.per_minute:.1f}/min), "
-                f"mean trial {statistics.mean(r.trial_s):.2f}s, overhead {100 * r.overhead_fraction:.1f}%")
+                f"mean trial {r.mean_trial_s:.2f}s, overhead {100 * r.overhead_fraction:.1f}%")
     finally:
         if startup:
             import ray
@@ -189,26 +174,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             ray.shutdown()
         shutil.rmtree(root, ignore_errors=True)
 
-    rows = []
-    for name, r in results.items():
-        rows.append([name, str(r.workers), str(r.trials), str(r.failed), f"{statistics.mean(r.trial_s):.2f}",
-                     f"{r.phase_s:.1f}", f"{r.per_minute:.1f}", f"{100 * r.overhead_fraction:.1f}%",
-                     f"{r.overhead_per_trial_s:.3f}", f"{r.search_s:.1f}"])
+    rows = [[name, str(r.workers), str(r.trials), str(r.failed), f"{r.mean_trial_s:.2f}", f"{r.phase_s:.1f}",
+             f"{r.per_minute:.1f}", f"{100 * r.overhead_fraction:.1f}%", f"{r.overhead_per_trial_s:.3f}",
+             f"{r.search_s:.1f}"] for name, r in results.items()]
     print(f"\n== trials per minute, digits-mlp, {trials} trials per configuration, 1 torch thread per trial, "
           f"{os.cpu_count()} CPUs")
-    print(_table(["executor", "workers", "trials", "failed", "mean trial s", "phase s", "trials/min",
-                  "overhead", "overhead s/trial", "search() s"], rows))
+    print(table(["executor", "workers", "trials", "failed", "mean trial s", "phase s", "trials/min",
+                 "overhead", "overhead s/trial", "search() s"], rows))
     if startup:
         print("ray startup (not in trials/min): " + ", ".join(f"{k} {v:.1f}s" for k, v in startup.items()))
     print("\n== targets")
     if "ray-1" in results and "ray-2" in results:
         speedup = results["ray-2"].per_minute / results["ray-1"].per_minute
-        print(f"{_verdict(speedup >= SPEEDUP_TARGET)}  2 Ray workers >= {SPEEDUP_TARGET}x the trials/min of 1 "
+        print(f"{verdict(speedup >= SPEEDUP_TARGET)}  2 Ray workers >= {SPEEDUP_TARGET}x the trials/min of 1 "
               f"({speedup:.2f}x)")
     for name, r in results.items():
-        long_enough = statistics.mean(r.trial_s) >= 1.0
-        note = "" if long_enough else " (trials shorter than 1 s: target not applicable)"
-        print(f"{_verdict(r.overhead_fraction < OVERHEAD_TARGET)}  {name}: controller overhead < "
+        note = "" if r.mean_trial_s >= 1.0 else " (trials shorter than 1 s: target not applicable)"
+        print(f"{verdict(r.overhead_fraction < OVERHEAD_TARGET)}  {name}: controller overhead < "
               f"{OVERHEAD_TARGET:.0%} of the trial phase ({100 * r.overhead_fraction:.1f}%, "
               f"{r.overhead_per_trial_s:.3f}s per trial){note}")
     print(f"\ntorch {torch.__version__}; timings are this machine's, under its load")

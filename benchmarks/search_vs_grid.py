@@ -57,13 +57,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 import torch
 import torch_pruning as tp
 from torch import nn
@@ -71,9 +70,11 @@ from torch.nn.utils import prune
 
 from autoprune import measure
 from autoprune.baseline import Baseline, get_baseline
+from autoprune.measure._latency import _torch_threads
 from autoprune.search import (
     RunOptions,
     SearchSpace,
+    TrialRecord,
     default_reference,
     hypervolume,
     load_space,
@@ -81,8 +82,12 @@ from autoprune.search import (
     pareto_front,
     search,
 )
+from autoprune.search._controller import trial_baseline
 from autoprune.search._trial_pruners import TrialPrunerConfig
 from autoprune.tasks import Task, get_task
+from autoprune.training import train_epoch
+
+from _common import finished_trials, log, parser, table, untimed_search, verdict
 
 TASKS = ("digits-mlp", "fashion-mnist-cnn")
 SPACES_DIR = Path(__file__).resolve().parent / "spaces"
@@ -96,6 +101,9 @@ QUICK_SAME_TRIALS = {"digits-mlp": 12, "fashion-mnist-cnn": 6}
 ONE_POINT = 0.01  # accuracy_drop of one point
 FAST_LATENCY_RATIO = 1 / 8  # ">= 8x faster than dense"
 EPS = 1e-9
+# a search trial's measures kept in the --json trial log
+LOGGED_MEASURES = ("accuracy_drop", "latency_ratio", "size_ratio", "params_total", "params_nonzero",
+                   "finetune_epochs_run")
 
 # targets printed with PASS / FAIL
 HV_VS_GRID = 1.15
@@ -150,11 +158,12 @@ def score(run: ArmRun, space: SearchSpace) -> ArmRun:
 
 
 def front_hypervolume(points: Sequence[Point], space: SearchSpace) -> float:
+    """Hypervolume of the non-dominated ``points`` (the space's constraints are not applied)."""
     if not points:
         return 0.0
     reference = space.reference_point or default_reference(space.objectives)
     arr = np.array([p.objectives for p in points], dtype=float)
-    return float(hypervolume(arr[pareto_front(arr)], np.asarray(reference, dtype=float)))
+    return hypervolume(arr[pareto_front(arr)], reference)
 
 
 def make_point(label: str, measures: dict[str, Any], baseline: dict[str, float], space: SearchSpace,
@@ -163,7 +172,7 @@ def make_point(label: str, measures: dict[str, Any], baseline: dict[str, float],
 
     Latency is compared with the dense model timed beside it (as the search does).
     """
-    reference = {**baseline, "latency_ms": float(measures["baseline_latency_ms"])}
+    reference = trial_baseline(baseline, measures)
     return Point(
         label=label,
         accuracy_drop=baseline["accuracy"] - float(measures["accuracy"]),
@@ -181,17 +190,29 @@ def _weight_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
 
 
-def _finetune(model: nn.Module, task: Task, epochs: int, lr: float) -> nn.Module:
+def _finetune(model: nn.Module, task: Task, epochs: int, lr: float) -> None:
     """Plain fine-tuning on the task's batches of epochs 0, 1, ... (as a trial sees them)."""
     optimizer = task.make_optimizer([p for p in model.parameters() if p.requires_grad], lr)
-    model.train()
     for epoch in range(epochs):
-        for batch in task.train_batches(epoch):
-            optimizer.zero_grad(set_to_none=True)
-            loss = task.training_step(model, batch)
-            loss.backward()
-            optimizer.step()
-    return model.eval()
+        train_epoch(model, task, optimizer, epoch)
+
+
+def _prune_and_finetune(model: nn.Module, task: Task, kind: str, amount: float, epochs: int, lr: float) -> None:
+    """One grid configuration, applied to ``model`` in place with the library directly."""
+    if kind == "channel":
+        pruner = tp.pruner.MetaPruner(
+            model, task.example_input(1),
+            importance=tp.importance.GroupMagnitudeImportance(p=1),
+            pruning_ratio=amount, ignored_layers=[_weight_layers(model)[-1]],
+        )
+        pruner.step()
+        _finetune(model, task, epochs, lr)
+        return
+    params = [(m, "weight") for m in _weight_layers(model)]
+    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=amount)
+    _finetune(model, task, epochs, lr)
+    for module, name in params:
+        prune.remove(module, name)
 
 
 def _grid_configs() -> list[tuple[str, str, float]]:
@@ -204,10 +225,8 @@ def run_grid(task: Task, baseline: Baseline, space: SearchSpace, seed: int, epoc
     """The grid of unstructured and channel pruning, written with the libraries directly."""
     lat = space.latency
     inputs = task.example_input(lat.batch_size or task.benchmark_batch_size)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(lat.threads)  # trials train with cpus_per_trial (1) threads too
-    start = time.perf_counter()
-    try:
+    with _torch_threads(lat.threads):  # trials train with cpus_per_trial (1) threads too
+        start = time.perf_counter()
         dense = baseline.build(task)
         base = {"accuracy": baseline.accuracy,
                 "size_bytes": measure.state_dict_size(dense.state_dict(), sparse=False)}
@@ -215,20 +234,7 @@ def run_grid(task: Task, baseline: Baseline, space: SearchSpace, seed: int, epoc
         for kind, label, amount in _grid_configs():
             torch.manual_seed(seed)
             model = baseline.build(task)
-            if kind == "unstructured":
-                params = [(m, "weight") for m in _weight_layers(model)]
-                prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=amount)
-                _finetune(model, task, epochs, lr)
-                for module, name in params:
-                    prune.remove(module, name)
-            else:
-                pruner = tp.pruner.MetaPruner(
-                    model, task.example_input(1),
-                    importance=tp.importance.GroupMagnitudeImportance(p=1),
-                    pruning_ratio=amount, ignored_layers=[_weight_layers(model)[-1]],
-                )
-                pruner.step()
-                _finetune(model, task, epochs, lr)
+            _prune_and_finetune(model, task, kind, amount, epochs, lr)
             model.eval()
             accuracy = task.evaluate(model)
             size = measure.state_dict_size(model.state_dict(), sparse=kind == "unstructured")
@@ -238,8 +244,6 @@ def run_grid(task: Task, baseline: Baseline, space: SearchSpace, seed: int, epoc
             measures = {"accuracy": accuracy, "latency_ms": latency_ms, "baseline_latency_ms": dense_ms,
                         "size_bytes": size}
             points.append(make_point(label, measures, base, space))
-    finally:
-        torch.set_num_threads(previous_threads)
     wall = time.perf_counter() - start
     n = len(points)
     run = ArmRun(arm="grid", task=task.name, seed=seed, wall_s=wall, epochs=n * epochs, trials=n, complete=n,
@@ -258,8 +262,14 @@ def arm_space(space: SearchSpace, arm: str, seed: int, seconds: float | None, tr
                                 seconds=seconds, trials=trials if trials is not None else 100_000)
 
 
+def _trial_log(r: TrialRecord) -> dict[str, Any]:
+    return {"number": r.number, "state": r.state, "recipe": r.summary() if r.recipe else "", "curve": r.curve,
+            "seconds": r.seconds, **{k: r.measures.get(k) for k in LOGGED_MEASURES}}
+
+
 def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir: str | None, *,
                    seconds: float | None = None, trials: int | None = None) -> ArmRun:
+    """One search of ``arm`` in ``out`` (deleted once read), scored."""
     if seconds is None and trials is None:
         raise ValueError("a search arm needs seconds or trials")
     the_space = arm_space(space, arm, seed, seconds, trials)
@@ -272,28 +282,19 @@ def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir:
     if seconds is not None:
         # same compute: only trials finished within T of the call count. budget.seconds stops
         # *starting* trials; the one running at the deadline and the report come after it.
-        study = optuna.load_study(study_name=result.study_name, storage=result.storage)
-        finished = {t.number: (t.datetime_complete - started_at).total_seconds()
-                    for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None}
+        finished = {t.number: (t.datetime_complete - started_at).total_seconds() for t in finished_trials(result)}
         records = [r for r in records if finished.get(r.number, math.inf) <= seconds]
-    run = ArmRun(arm=arm, task=space.task, seed=seed, wall_s=wall, epochs=0, trials=len(records), complete=0)
-    for r in records:
-        epochs = int(r.measures.get("finetune_epochs_run") or 0)
-        run.epochs += epochs
-        run.epochs_per_trial.append(epochs)
-        run.complete_per_trial.append(r.state == "complete")
-        run.complete += r.state == "complete"
-        run.pruned += r.state == "pruned"
-        run.failed += r.state == "failed"
-        run.trial_log.append({
-            "number": r.number, "state": r.state, "recipe": r.summary() if r.recipe else "", "curve": r.curve,
-            "seconds": r.seconds, **{k: r.measures.get(k) for k in (
-                "accuracy_drop", "latency_ratio", "size_ratio", "params_total", "params_nonzero",
-                "finetune_epochs_run")},
-        })
-        if r.state == "complete":
-            run.points.append(make_point(f"trial {r.number}: {r.summary()}", r.measures, result.baseline,
-                                         the_space, trial=r.number))
+    shutil.rmtree(out, ignore_errors=True)
+    epochs = [int(r.measures.get("finetune_epochs_run") or 0) for r in records]
+    states = [r.state for r in records]
+    run = ArmRun(
+        arm=arm, task=space.task, seed=seed, wall_s=wall, epochs=sum(epochs), trials=len(records),
+        complete=states.count("complete"), pruned=states.count("pruned"), failed=states.count("failed"),
+        points=[make_point(f"trial {r.number}: {r.summary()}", r.measures, result.baseline, the_space, trial=r.number)
+                for r in records if r.state == "complete"],
+        epochs_per_trial=epochs, complete_per_trial=[s == "complete" for s in states],
+        trial_log=[_trial_log(r) for r in records],
+    )
     return score(run, the_space)
 
 
@@ -315,8 +316,7 @@ def same_trials(task_name: str, args: argparse.Namespace) -> int:
     return (QUICK_SAME_TRIALS if args.quick else SAME_TRIALS)[task_name]
 
 
-def bench_task(task_name: str, seeds: Sequence[int], args: argparse.Namespace, workdir: Path,
-               log: Callable[[str], None]) -> dict[str, Any]:
+def bench_task(task_name: str, seeds: Sequence[int], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     space = load_space(SPACES_DIR / f"{task_name}.yaml")
     runs: list[ArmRun] = []
     same: list[tuple[ArmRun, ArmRun]] = []
@@ -331,38 +331,34 @@ def bench_task(task_name: str, seeds: Sequence[int], args: argparse.Namespace, w
         order = list(ARMS[1:])
         k = seeds.index(seed) % len(order)  # rotate the arms' order: load drift hits each arm alike
         for arm in order[k:] + order[:k]:
-            out = workdir / f"{task_name}-s{seed}-{arm}"
-            run = run_search_arm(space, arm, seed, out, args.data_dir, seconds=seconds)
-            shutil.rmtree(out, ignore_errors=True)
+            run = by_arm[arm] = run_search_arm(space, arm, seed, workdir / f"{task_name}-s{seed}-{arm}",
+                                               args.data_dir, seconds=seconds)
             runs.append(run)
-            by_arm[arm] = run
             log(f"  {arm:<11} {run.wall_s:6.1f}s {run.trials:3d} trials ({run.pruned} pruned, {run.failed} failed) "
                 f"{run.epochs:3d} epochs HV {run.hypervolume:.3f}")
         n_same = same_trials(task_name, args)
         if n_same:
-            pair = []
-            for arm in ("tpe", "tpe+pareto"):
-                out = workdir / f"{task_name}-s{seed}-{arm}-n{n_same}"
-                pair.append(run_search_arm(space, arm, seed, out, args.data_dir, trials=n_same))
-                shutil.rmtree(out, ignore_errors=True)
-            same.append((pair[0], pair[1]))
+            a, b = (run_search_arm(space, arm, seed, workdir / f"{task_name}-s{seed}-{arm}-n{n_same}", args.data_dir,
+                                   trials=n_same) for arm in ("tpe", "tpe+pareto"))
         else:
             n = min(by_arm["tpe"].trials, by_arm["tpe+pareto"].trials)
-            same.append((truncated(by_arm["tpe"], n, space), truncated(by_arm["tpe+pareto"], n, space)))
-        a, b = same[-1]
+            a, b = (truncated(by_arm[arm], n, space) for arm in ("tpe", "tpe+pareto"))
+        same.append((a, b))
         log(f"  same {a.trials} trials: tpe {a.epochs} epochs HV {a.hypervolume:.3f} | "
             f"tpe+pareto {b.epochs} epochs HV {b.hypervolume:.3f}")
     return {"task": task_name, "runs": runs, "same": same}
 
 
-def warm_up(workdir: Path, log: Callable[[str], None]) -> None:
+def warm_up(workdir: Path) -> None:
     """One untimed 1-trial digits search: imports (scikit-learn, torch's FLOP counter,
     matplotlib for the report) and first-call costs land here, not in the first timed arm."""
     t0 = time.perf_counter()
-    space = load_space(SPACES_DIR / "digits-mlp.yaml").with_overrides(trials=1, trial_pruner="none")
-    search(space, options=RunOptions(out=workdir / "warm-up", tracker="none", progress=False))
-    shutil.rmtree(workdir / "warm-up", ignore_errors=True)
+    untimed_search(load_space(SPACES_DIR / "digits-mlp.yaml").with_overrides(trials=1, trial_pruner="none"),
+                   workdir / "warm-up")
     log(f"warm-up search: {time.perf_counter() - t0:.1f}s (untimed)")
+
+
+# --- the report ---------------------------------------------------------------------------
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -374,115 +370,112 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+def _pct(fraction: float | None) -> str:
+    return _fmt(None if fraction is None else 100 * fraction, ".1f") + "%"
 
 
-def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+def _arm_medians(runs: Sequence[ArmRun]) -> dict[str, dict[str, Any]]:
+    """Per arm, medians over seeds (hypervolume ratio: of per-seed ratios to that seed's grid)."""
+    grid_hv = {r.seed: r.hypervolume for r in runs if r.arm == "grid"}
+    medians = {}
+    for arm in ARMS:
+        mine = [r for r in runs if r.arm == arm]
+        medians[arm] = {
+            "hv": _median([r.hypervolume for r in mine]),
+            "ratio": _median([r.hypervolume / grid_hv[r.seed] if grid_hv[r.seed] > 0 else None for r in mine]),
+            "epochs": _median([r.epochs for r in mine]),
+            "trials": _median([r.trials for r in mine]),
+            "wall": _median([r.wall_s for r in mine]),
+            "lat": _median([r.best_latency_ratio for r in mine]),
+            "size": _median([r.best_size_ratio for r in mine]),
+            "fast": sum(1 for r in mine if r.best_latency_ratio is not None
+                        and r.best_latency_ratio <= FAST_LATENCY_RATIO + EPS),
+            "seeds": len(mine),
+        }
+    return medians
+
+
+def _same_table(same: Sequence[tuple[ArmRun, ArmRun]]) -> tuple[str, float | None, float | None]:
+    """The tpe vs tpe+pareto table, per seed and median; with the median epoch ratio and HV loss."""
+    ratios = [b.epochs / a.epochs if a.epochs else None for a, b in same]
+    losses = [1 - b.hypervolume / a.hypervolume if a.hypervolume > 0 else None for a, b in same]
+    e_ratio, hv_loss = _median(ratios), _median(losses)
+    rows = [[str(a.seed), str(a.trials), str(a.epochs), str(b.epochs), _fmt(ratio, ".2f"), _fmt(a.hypervolume),
+             _fmt(b.hypervolume), _pct(loss)] for (a, b), ratio, loss in zip(same, ratios, losses)]
+    rows.append(["median", _fmt(_median([a.trials for a, _ in same]), ".0f"),
+                 _fmt(_median([a.epochs for a, _ in same]), ".0f"), _fmt(_median([b.epochs for _, b in same]), ".0f"),
+                 _fmt(e_ratio, ".2f"), _fmt(_median([a.hypervolume for a, _ in same])),
+                 _fmt(_median([b.hypervolume for _, b in same])), _pct(hv_loss)])
+    text = table(["seed", "trials", "epochs tpe", "epochs tpe+pareto", "ratio", "HV tpe", "HV tpe+pareto", "HV loss"],
+                 rows)
+    return text, e_ratio, hv_loss
+
+
+def _targets(task: str, medians: dict[str, dict[str, Any]], e_ratio: float | None,
+             hv_loss: float | None) -> list[tuple[str, bool | None]]:
+    p, r = medians["tpe+pareto"], medians["random"]
+    targets = [
+        (f"{task}: tpe+pareto >= {HV_VS_GRID}x grid hypervolume (median ratio {_fmt(p['ratio'], '.2f')}x)",
+         None if p["ratio"] is None else p["ratio"] >= HV_VS_GRID),
+        (f"{task}: tpe+pareto >= random hypervolume (median {_fmt(p['hv'])} vs {_fmt(r['hv'])})",
+         None if p["hv"] is None or r["hv"] is None else p["hv"] >= r["hv"]),
+        ((f"{task}: tpe+pareto spends >= {EPOCH_SAVING:.0%} fewer fine-tune epochs than tpe at the same "
+          f"trials (median ratio {_fmt(e_ratio, '.2f')})"),
+         None if e_ratio is None else e_ratio <= 1 - EPOCH_SAVING + EPS),
+        ((f"{task}: tpe+pareto loses <= {HV_LOSS:.0%} hypervolume vs tpe at the same trials "
+          f"(median loss {_pct(hv_loss)})"),
+         None if hv_loss is None else hv_loss <= HV_LOSS + EPS),
+    ]
+    if task == "digits-mlp":
+        targets.append((
+            (f"{task}: tpe+pareto front holds a model <= 1 point below dense and >= 8x faster "
+             f"(median best latency ratio {_fmt(p['lat'])}; {p['fast']}/{p['seeds']} seeds)"),
+            None if p["lat"] is None else p["lat"] <= FAST_LATENCY_RATIO + EPS,
+        ))
+    return targets
 
 
 def report(results: list[dict[str, Any]], seeds: Sequence[int]) -> tuple[str, list[tuple[str, bool | None]]]:
     lines: list[str] = []
     targets: list[tuple[str, bool | None]] = []
     for res in results:
-        task, runs = res["task"], res["runs"]
-        grid_hv = {r.seed: r.hypervolume for r in runs if r.arm == "grid"}
-        rows, medians = [], {}
-        for arm in ARMS:
-            mine = [r for r in runs if r.arm == arm]
-            ratios = [r.hypervolume / grid_hv[r.seed] if grid_hv[r.seed] > 0 else None for r in mine]
-            med = {
-                "hv": _median([r.hypervolume for r in mine]),
-                "ratio": _median(ratios),
-                "epochs": _median([r.epochs for r in mine]),
-                "trials": _median([r.trials for r in mine]),
-                "wall": _median([r.wall_s for r in mine]),
-                "lat": _median([r.best_latency_ratio for r in mine]),
-                "size": _median([r.best_size_ratio for r in mine]),
-                "fast": sum(1 for r in mine if r.best_latency_ratio is not None
-                            and r.best_latency_ratio <= FAST_LATENCY_RATIO + EPS),
-            }
-            medians[arm] = med
-            rows.append([arm, _fmt(med["hv"]), _fmt(med["ratio"], ".2f") + "x", _fmt(med["epochs"], ".0f"),
-                         _fmt(med["trials"], ".0f"), _fmt(med["wall"], ".1f"), _fmt(med["lat"]), _fmt(med["size"])])
+        task = res["task"]
+        medians = _arm_medians(res["runs"])
+        rows = [[arm, _fmt(m["hv"]), _fmt(m["ratio"], ".2f") + "x", _fmt(m["epochs"], ".0f"), _fmt(m["trials"], ".0f"),
+                 _fmt(m["wall"], ".1f"), _fmt(m["lat"]), _fmt(m["size"])] for arm, m in medians.items()]
         lines.append(f"\n== {task}: medians over seeds {', '.join(map(str, seeds))} "
                      f"(hypervolume ratio: median of per-seed ratios to that seed's grid)")
-        lines.append(_table(["arm", "hypervolume", "vs grid", "ft epochs", "trials", "wall s",
-                             "best lat ratio @<=1pt", "best size ratio @<=1pt"], rows))
-        same = res["same"]
-        srows = []
-        for (a, b) in same:
-            ratio = b.epochs / a.epochs if a.epochs else None
-            loss = 1 - b.hypervolume / a.hypervolume if a.hypervolume > 0 else None
-            srows.append([str(a.seed), str(a.trials), str(a.epochs), str(b.epochs), _fmt(ratio, ".2f"),
-                          _fmt(a.hypervolume), _fmt(b.hypervolume), _fmt(None if loss is None else 100 * loss, ".1f") + "%"])
-        e_ratio = _median([b.epochs / a.epochs for a, b in same if a.epochs])
-        hv_loss = _median([1 - b.hypervolume / a.hypervolume for a, b in same if a.hypervolume > 0])
-        srows.append(["median", _fmt(_median([a.trials for a, _ in same]), ".0f"),
-                      _fmt(_median([a.epochs for a, _ in same]), ".0f"), _fmt(_median([b.epochs for _, b in same]), ".0f"),
-                      _fmt(e_ratio, ".2f"), _fmt(_median([a.hypervolume for a, _ in same])),
-                      _fmt(_median([b.hypervolume for _, b in same])),
-                      _fmt(None if hv_loss is None else 100 * hv_loss, ".1f") + "%"])
+        lines.append(table(["arm", "hypervolume", "vs grid", "ft epochs", "trials", "wall s",
+                            "best lat ratio @<=1pt", "best size ratio @<=1pt"], rows))
+        same_text, e_ratio, hv_loss = _same_table(res["same"])
         lines.append(f"\n-- {task}: tpe vs tpe+pareto at the same number of trials")
-        lines.append(_table(["seed", "trials", "epochs tpe", "epochs tpe+pareto", "ratio", "HV tpe",
-                             "HV tpe+pareto", "HV loss"], srows))
-        p, r = medians["tpe+pareto"], medians["random"]
-        loss_pct = None if hv_loss is None else 100 * hv_loss
-        targets += [
-            (f"{task}: tpe+pareto >= {HV_VS_GRID}x grid hypervolume (median ratio {_fmt(p['ratio'], '.2f')}x)",
-             None if p["ratio"] is None else p["ratio"] >= HV_VS_GRID),
-            (f"{task}: tpe+pareto >= random hypervolume (median {_fmt(p['hv'])} vs {_fmt(r['hv'])})",
-             None if p["hv"] is None or r["hv"] is None else p["hv"] >= r["hv"]),
-            ((f"{task}: tpe+pareto spends >= {EPOCH_SAVING:.0%} fewer fine-tune epochs than tpe at the same "
-              f"trials (median ratio {_fmt(e_ratio, '.2f')})"),
-             None if e_ratio is None else e_ratio <= 1 - EPOCH_SAVING + EPS),
-            ((f"{task}: tpe+pareto loses <= {HV_LOSS:.0%} hypervolume vs tpe at the same trials "
-              f"(median loss {_fmt(loss_pct, '.1f')}%)"),
-             None if hv_loss is None else hv_loss <= HV_LOSS + EPS),
-        ]
-        if task == "digits-mlp":
-            n = len([x for x in runs if x.arm == "tpe+pareto"])
-            targets.append((
-                (f"{task}: tpe+pareto front holds a model <= 1 point below dense and >= 8x faster "
-                 f"(median best latency ratio {_fmt(p['lat'])}; {p['fast']}/{n} seeds)"),
-                None if p["lat"] is None else p["lat"] <= FAST_LATENCY_RATIO + EPS,
-            ))
+        lines.append(same_text)
+        targets += _targets(task, medians, e_ratio, hv_loss)
     lines.append("\n== targets")
-    for text, ok in targets:
-        lines.append(f"{_verdict(ok):4}  {text}")
+    lines += [f"{verdict(ok):4}  {text}" for text, ok in targets]
     return "\n".join(lines), targets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: digits-mlp only (unless --tasks is given), seed 0 only")
-    parser.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs of every grid model")
-    parser.add_argument("--grid-lr", type=float, default=1e-3, help="fine-tune learning rate of the grid")
-    parser.add_argument("--same-trials", type=int, default=None,
-                        help="trials of the tpe vs tpe+pareto runs (default: digits-mlp 30, fashion-mnist-cnn "
-                             "16; --quick 12 and 6); 0: compare the first trials of the timed runs instead")
-    parser.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: the task's)")
-    parser.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    cli.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    cli.add_argument("--quick", action="store_true",
+                     help="smoke run: digits-mlp only (unless --tasks is given), seed 0 only")
+    cli.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs of every grid model")
+    cli.add_argument("--grid-lr", type=float, default=1e-3, help="fine-tune learning rate of the grid")
+    cli.add_argument("--same-trials", type=int, default=None,
+                     help="trials of the tpe vs tpe+pareto runs (default: digits-mlp 30, fashion-mnist-cnn "
+                          "16; --quick 12 and 6); 0: compare the first trials of the timed runs instead")
+    cli.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: the task's)")
+    cli.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
+    args = cli.parse_args(argv)
     if args.quick:
         if "--tasks" not in (argv if argv is not None else sys.argv[1:]):
             args.tasks = ["digits-mlp"]
         args.seeds = args.seeds[:1]
     for name in args.tasks:  # fail before any work if a space does not load
         load_space(SPACES_DIR / f"{name}.yaml")
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
 
     start = time.perf_counter()
     for name in args.tasks:  # baselines first: trained once and cached, never inside a timed arm
@@ -492,8 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"baseline {name} seed {seed}: accuracy {baseline.accuracy:.4f} ({time.perf_counter() - t0:.1f}s)")
     workdir = Path(tempfile.mkdtemp(prefix="autoprune-bench-"))
     try:
-        warm_up(workdir, log)
-        results = [bench_task(name, args.seeds, args, workdir, log) for name in args.tasks]
+        warm_up(workdir)
+        results = [bench_task(name, args.seeds, args, workdir) for name in args.tasks]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     text, _ = report(results, args.seeds)
