@@ -341,6 +341,9 @@ class _Search:
 
     # -- baseline ------------------------------------------------------------------
     def _baseline(self, study: optuna.Study) -> tuple[Baseline, dict[str, float]]:
+        if self.options.progress:  # training it takes a while the first time: say what happens
+            print(f"dense baseline of {self.task.name} (seed {self.space.seed}): trained once, then cached",
+                  file=sys.stderr, flush=True)
         baseline = get_baseline(self.task, self.space.seed)
         stored = study.user_attrs.get("baseline")
         if stored is not None:
