@@ -3,8 +3,9 @@
 CPU-bound digits-mlp trials (``benchmarks/spaces/ray-digits-mlp.yaml``: unstructured
 masks on the dense MLP, 15 fine-tune epochs, about 1.1 s on one core), one torch thread per
 trial (``cpus_per_trial=1``), the random sampler so that every configuration runs the same
-recipes. Each configuration runs the same number of trials in one process, one after the
-other:
+recipes. Every configuration runs the same number of trials, in one process, one after the
+other; that is one round, and the script runs several (3 by default) so that a slow spell
+of a shared machine does not land on one configuration only:
 
 - ``local``: ``RunOptions(executor="local")``, trials in the controller's process;
 - ``ray-1`` / ``ray-2``: ``RunOptions(executor="ray", workers=1 | 2)`` on a local Ray
@@ -13,19 +14,21 @@ other:
   not counted in trials per minute; neither is each search's start of its worker actors
   (loading the task), which ends before the first trial is asked.
 
-Measured per configuration, from the study itself: the trial phase (first trial asked to
+Measured per configuration and round, from the study itself: the trial phase (first trial asked to
 last trial told; this leaves out the baseline measurement and the report the search also
 writes), trials per minute over that phase, the mean seconds inside a trial (``run_trial``
 on the worker), and the controller's overhead: ``phase - sum(trial seconds) / workers``,
-as a fraction of the phase and in seconds per trial. The per-epoch report round trip of
+as a fraction of the phase and in seconds per trial. The table pools the rounds (trials
+and phases added up); the speedup of 2 workers over 1 is the median of the rounds' ratios.
+The per-epoch report round trip of
 a Ray trial (worker -> hub actor -> controller -> worker) happens inside the trial, so it
 shows as longer trials under Ray, not as overhead.
 
-Command (about 3 minutes on 2 idle cores)::
+Command (about 8 minutes on 2 idle cores)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/ray_throughput.py
 
-Smoke run (6 trials per configuration)::
+Smoke run (one round of 6 trials per configuration)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/ray_throughput.py --quick
 
@@ -141,32 +144,35 @@ def start_ray(workers: int) -> tuple[float, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cli = parser(__doc__)
-    cli.add_argument("--trials", type=int, default=16, help="trials per configuration")
+    cli.add_argument("--trials", type=int, default=30, help="trials per configuration and round")
+    cli.add_argument("--rounds", type=int, default=3, help="rounds, each running every configuration once")
     cli.add_argument("--seed", type=int, default=0)
-    cli.add_argument("--quick", action="store_true", help="smoke run: 6 trials per configuration")
+    cli.add_argument("--quick", action="store_true", help="smoke run: one round of 6 trials per configuration")
     cli.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     cli.add_argument("--run-root", type=Path, default=None,
                      help="where run directories (and their SQLite study) go (default: a temp dir)")
     args = cli.parse_args(argv)
-    trials = 6 if args.quick else args.trials
+    trials, rounds = (6, 1) if args.quick else (args.trials, args.rounds)
     space = load_space(SPACE).with_overrides(trials=trials, seed=args.seed)
 
     task = get_task(space.task, seed=space.seed)
     get_baseline(task, space.seed)  # cached before anything is timed
     root = Path(tempfile.mkdtemp(prefix="autoprune-ray-bench-", dir=args.run_root))
-    results: dict[str, Throughput] = {}
+    results: dict[str, list[Throughput]] = {name: [] for name in args.configs}
     startup: dict[str, float] = {}
     try:
         # untimed: imports and first-call costs of the controller process
         untimed_search(space.with_overrides(trials=1), root / "warm-up")
-        for name in args.configs:
-            if CONFIGS[name][0] == "ray" and not startup:
-                startup["ray.init"], startup["first task on each worker"] = start_ray(
-                    max(CONFIGS[n][1] for n in args.configs if CONFIGS[n][0] == "ray"))
-                log(f"ray startup: init {startup['ray.init']:.1f}s, workers {startup['first task on each worker']:.1f}s")
-            r = results[name] = run_config(space, name, root / name)
-            log(f"{name}: {r.trials} trials in {r.phase_s:.1f}s ({r.per_minute:.1f}/min), "
-                f"mean trial {r.mean_trial_s:.2f}s, overhead {100 * r.overhead_fraction:.1f}%")
+        for round_ in range(rounds):
+            for name in args.configs:
+                if CONFIGS[name][0] == "ray" and not startup:
+                    startup["ray.init"], startup["first task on each worker"] = start_ray(
+                        max(CONFIGS[n][1] for n in args.configs if CONFIGS[n][0] == "ray"))
+                    log(f"ray startup: init {startup['ray.init']:.1f}s, workers {startup['first task on each worker']:.1f}s")
+                r = run_config(space, name, root / f"{name}-{round_}")
+                results[name].append(r)
+                log(f"round {round_ + 1}/{rounds} {name}: {r.trials} trials in {r.phase_s:.1f}s "
+                    f"({r.per_minute:.1f}/min), mean trial {r.mean_trial_s:.2f}s, overhead {100 * r.overhead_fraction:.1f}%")
     finally:
         if startup:
             import ray
@@ -174,27 +180,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             ray.shutdown()
         shutil.rmtree(root, ignore_errors=True)
 
+    totals = {name: _pooled(runs) for name, runs in results.items()}
     rows = [[name, str(r.workers), str(r.trials), str(r.failed), f"{r.mean_trial_s:.2f}", f"{r.phase_s:.1f}",
-             f"{r.per_minute:.1f}", f"{100 * r.overhead_fraction:.1f}%", f"{r.overhead_per_trial_s:.3f}",
-             f"{r.search_s:.1f}"] for name, r in results.items()]
-    print(f"\n== trials per minute, digits-mlp, {trials} trials per configuration, 1 torch thread per trial, "
-          f"{os.cpu_count()} CPUs")
+             f"{r.per_minute:.1f}", " ".join(f"{x.per_minute:.1f}" for x in results[name]),
+             f"{100 * r.overhead_fraction:.1f}%", f"{r.overhead_per_trial_s:.3f}"] for name, r in totals.items()]
+    print(f"\n== trials per minute, digits-mlp, {rounds} round(s) of {trials} trials per configuration, "
+          f"1 torch thread per trial, {os.cpu_count()} CPUs")
     print(table(["executor", "workers", "trials", "failed", "mean trial s", "phase s", "trials/min",
-                 "overhead", "overhead s/trial", "search() s"], rows))
+                 "per round", "overhead", "overhead s/trial"], rows))
     if startup:
         print("ray startup (not in trials/min): " + ", ".join(f"{k} {v:.1f}s" for k, v in startup.items()))
     print("\n== targets")
-    if "ray-1" in results and "ray-2" in results:
-        speedup = results["ray-2"].per_minute / results["ray-1"].per_minute
+    if "ray-1" in totals and "ray-2" in totals:
+        speedups = [two.per_minute / one.per_minute for one, two in zip(results["ray-1"], results["ray-2"])]
+        speedup = statistics.median(speedups)
         print(f"{verdict(speedup >= SPEEDUP_TARGET)}  2 Ray workers >= {SPEEDUP_TARGET}x the trials/min of 1 "
-              f"({speedup:.2f}x)")
-    for name, r in results.items():
+              f"({speedup:.2f}x, median of the rounds: {', '.join(f'{x:.2f}x' for x in speedups)})")
+    for name, r in totals.items():
         note = "" if r.mean_trial_s >= 1.0 else " (trials shorter than 1 s: target not applicable)"
         print(f"{verdict(r.overhead_fraction < OVERHEAD_TARGET)}  {name}: controller overhead < "
               f"{OVERHEAD_TARGET:.0%} of the trial phase ({100 * r.overhead_fraction:.1f}%, "
               f"{r.overhead_per_trial_s:.3f}s per trial){note}")
     print(f"\ntorch {torch.__version__}; timings are this machine's, under its load")
     return 0
+
+
+def _pooled(runs: list[Throughput]) -> Throughput:
+    """Every round of one configuration as one run: trials and phases added up."""
+    return Throughput(config=runs[0].config, workers=runs[0].workers, trials=sum(r.trials for r in runs),
+                      failed=sum(r.failed for r in runs), phase_s=sum(r.phase_s for r in runs),
+                      search_s=sum(r.search_s for r in runs), trial_s=[s for r in runs for s in r.trial_s])
 
 
 if __name__ == "__main__":

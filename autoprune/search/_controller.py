@@ -280,6 +280,7 @@ class _Search:
         self.storage_url = options.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
         self.running: dict[int, _Running] = {}
         self.history: list[TrialHistory] = []
+        self.front: list[rec.TrialRecord] = []  # the Pareto front as of the last finished trial
 
     # -- study ---------------------------------------------------------------------
     def _open_study(self) -> optuna.Study:
@@ -490,7 +491,8 @@ class _Search:
             trial.set_user_attr(rec.MEASURES, _finite(measures))
             for i, violation in enumerate(constraint_violations(self.space, measures)):
                 trial.set_constraint(str(self.space.constraints[i]), violation)
-            self._save_model(outcome.number, result)
+            if self._joins_front(outcome.number, result.recipe, measures):  # only front members keep a model
+                self._save_model(outcome.number, result)
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         result_now = self._write_records(study)
         record = result_now.trial(outcome.number)
@@ -499,6 +501,13 @@ class _Search:
         tracker.log_front(_front_rows(result_now), result_now.hypervolume, len(result_now.trials))
         if self.options.progress:
             self._progress(record, result_now, executor)
+
+    def _joins_front(self, number: int, recipe: Recipe, measures: dict[str, Any]) -> bool:
+        """Whether a just-finished trial is on the front beside the current one; a trial
+        off it now never enters it later, so its model need not be written."""
+        candidate = rec.TrialRecord(number, "complete", recipe.to_dict(), measures=measures)
+        front = compute_front(self.space, self.base_measures, [*self.front, candidate])[0]
+        return any(r is candidate for r in front)
 
     def _save_model(self, number: int, result: Any) -> None:
         from autoprune.serialize import save_pruned
@@ -522,6 +531,7 @@ class _Search:
         for path in (self.run_dir / "models").glob("trial_*.pt"):
             if int(path.stem.split("_")[1]) not in keep:
                 path.unlink()
+        self.front = front
         rec.write_trials_csv(self.run_dir / "trials.csv", records)
         rec.write_json_atomic(self.run_dir / "pareto.json", result.to_dict())
         return result
@@ -535,10 +545,9 @@ class _Search:
     def _load_history(self, study: optuna.Study) -> None:
         trials = study.get_trials(deepcopy=False)
         self._tally(trials)
-        for t in trials:
-            record = rec.record_from_frozen(t)
-            if record.state in ("complete", "pruned"):
-                self.history.append(_history(record))
+        records = [rec.record_from_frozen(t) for t in trials]
+        self.history += [_history(r) for r in records if r.state in ("complete", "pruned")]
+        self.front = compute_front(self.space, self.base_measures, records)[0]
 
     def _write_run_file(self) -> None:
         rec.write_json_atomic(self.run_dir / RUN_FILE, {
