@@ -9,10 +9,16 @@ hypervolume it would have lost (the stopped trials' models removed; same referen
 as the benchmark). A replay keeps the sampler's trajectory fixed: a live run also changes
 which recipes TPE proposes next, so live losses can be larger (see benchmarks/README.md).
 
+``bound`` prints, per recorded run, what no early-stopping rule can beat at the same
+trials: the epochs spent if every trial that did not end on the run's front had stopped
+after its first epoch (no hypervolume lost), and if, besides, the front members that
+contribute least were stopped too while at most ``--max-loss`` of the hypervolume is lost.
+
 Commands (digits: about 15 s a seed; Fashion-MNIST: about 2 minutes a seed)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/replay_pruner.py record digits-mlp --seeds 0 1 2 10 11 12
     python benchmarks/replay_pruner.py replay digits-mlp --percentile 90 --warmup 1 --peers 3 --margin 0.01
+    python benchmarks/replay_pruner.py bound digits-mlp
 """
 
 from __future__ import annotations
@@ -86,12 +92,53 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, reference: np.ndarray) -> 
     return spent / max(full, 1), (1 - _hypervolume(kept, reference) / total) if total else 0.0, stopped
 
 
-def replay(task: str, args: argparse.Namespace) -> None:
-    space = load_space(bench.SPACES_DIR / f"{task}.yaml")
-    reference = np.asarray(space.reference_point or default_reference(space.objectives), dtype=float)
+def bound_one(data: dict, reference: np.ndarray, max_loss: float) -> tuple[float, float, float]:
+    """(epochs ratio with no loss, epochs ratio within ``max_loss``, the loss) for one run,
+    every trial that is stopped stopping after its first epoch."""
+    epochs = [len(t["curve"]) for t in data["trials"]]
+    complete = [i for i, t in enumerate(data["trials"]) if t["point"]]
+    points = [data["trials"][i]["point"] for i in complete]
+    total = _hypervolume(points, reference)
+    kept = [complete[j] for j in pareto_front(np.array(points, dtype=float))]
+
+    def spent(members: list[int]) -> float:
+        return sum(e if i in members else min(e, 1) for i, e in enumerate(epochs)) / sum(epochs)
+
+    lossless, loss = spent(kept), 0.0
+    while len(kept) > 1:  # drop the member whose removal costs least, while within max_loss
+        losses = {i: 1 - _hypervolume([data["trials"][k]["point"] for k in kept if k != i], reference) / total
+                  for i in kept}
+        cheapest = min(losses, key=losses.__getitem__)
+        if losses[cheapest] > max_loss:
+            break
+        kept.remove(cheapest)
+        loss = losses[cheapest]
+    return lossless, spent(kept), loss
+
+
+def _recordings(task: str) -> list[Path]:
     files = sorted(RECORDS.glob(f"{task}-*.json"))
     if not files:
         sys.exit(f"no recordings in {RECORDS}: run `record {task}` first")
+    return files
+
+
+def bound(task: str, args: argparse.Namespace) -> None:
+    space = load_space(bench.SPACES_DIR / f"{task}.yaml")
+    reference = np.asarray(space.reference_point or default_reference(space.objectives), dtype=float)
+    rows = []
+    for path in _recordings(task):
+        rows.append((path.stem.rsplit("-", 1)[1], *bound_one(json.loads(path.read_text()), reference, args.max_loss)))
+        print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f} stopping every trial off the front; "
+              f"{rows[-1][2]:.2f} also stopping front members ({100 * rows[-1][3]:.1f}% lost)")
+    print(f"median: {statistics.median(r[1] for r in rows):.2f} with no loss, "
+          f"{statistics.median(r[2] for r in rows):.2f} within {100 * args.max_loss:g}%")
+
+
+def replay(task: str, args: argparse.Namespace) -> None:
+    space = load_space(bench.SPACES_DIR / f"{task}.yaml")
+    reference = np.asarray(space.reference_point or default_reference(space.objectives), dtype=float)
+    files = _recordings(task)
     rows = []
     for path in files:
         data = json.loads(path.read_text())
@@ -107,7 +154,7 @@ def replay(task: str, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["record", "replay"])
+    parser.add_argument("command", choices=["record", "replay", "bound"])
     parser.add_argument("task", choices=bench.TASKS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=None, help="record: trials per run (default: the benchmark's)")
@@ -116,11 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--peers", type=int, default=3, help="n_min_peers")
     parser.add_argument("--startup", type=int, default=3, help="n_startup_trials")
     parser.add_argument("--margin", type=float, default=0.01)
+    parser.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = parser.parse_args(argv)
     if args.command == "record":
         record(args.task, args.seeds, args.trials or bench.SAME_TRIALS[args.task])
-    else:
+    elif args.command == "replay":
         replay(args.task, args)
+    else:
+        bound(args.task, args)
     return 0
 
 
