@@ -14,15 +14,15 @@ of a shared machine does not land on one configuration only:
   not counted in trials per minute; neither is each search's start of its worker actors
   (loading the task), which ends before the first trial is asked.
 
-Measured per configuration and round, from the study itself: the trial phase (first trial asked to
-last trial told; this leaves out the baseline measurement and the report the search also
-writes), trials per minute over that phase, the mean seconds inside a trial (``run_trial``
-on the worker), and the controller's overhead: ``phase - sum(trial seconds) / workers``,
-as a fraction of the phase and in seconds per trial. The table pools the rounds (trials
-and phases added up); the speedup of 2 workers over 1 is the median of the rounds' ratios.
-The per-epoch report round trip of
-a Ray trial (worker -> hub actor -> controller -> worker) happens inside the trial, so it
-shows as longer trials under Ray, not as overhead.
+Measured per configuration and round, from the study itself: the trial phase (first
+trial asked to last trial told; this leaves out the baseline measurement and the report
+the search also writes), trials per minute over that phase, the mean seconds inside a
+trial (``run_trial`` on the worker), and the controller's overhead:
+``phase - sum(trial seconds) / workers``, as a fraction of the phase and in seconds per
+trial. The table pools the rounds (trials and phases added up); the speedup of 2 workers
+over 1 is the median of the rounds' ratios. The per-epoch report round trip of a Ray
+trial (worker -> hub actor -> controller -> worker) happens inside the trial, so it shows
+as longer trials under Ray, not as overhead.
 
 Command (about 8 minutes on 2 idle cores)::
 
@@ -72,7 +72,6 @@ class Throughput:
     trials: int
     failed: int
     phase_s: float  # first trial asked -> last trial told
-    search_s: float  # the whole search() call
     trial_s: list[float]  # seconds inside each trial (run_trial on the worker)
 
     @property
@@ -102,15 +101,13 @@ def run_config(space: SearchSpace, name: str, out: Path) -> Throughput:
     executor, workers = CONFIGS[name]
     options = RunOptions(out=out, executor=executor, workers=workers, cpus_per_trial=1, tracker="none",
                          progress=False)
-    start = time.perf_counter()
     result = search(space, options=options)
-    search_s = time.perf_counter() - start
     trials = finished_trials(result)
     phase = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
     seconds = [float(t.user_attrs.get("seconds", 0.0)) for t in trials]
     failed = sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL)
     return Throughput(config=name, workers=workers, trials=len(trials), failed=failed, phase_s=phase,
-                      search_s=search_s, trial_s=seconds)
+                      trial_s=seconds)
 
 
 def start_ray(workers: int) -> tuple[float, float]:
@@ -209,7 +206,7 @@ def _pooled(runs: list[Throughput]) -> Throughput:
     """Every round of one configuration as one run: trials and phases added up."""
     return Throughput(config=runs[0].config, workers=runs[0].workers, trials=sum(r.trials for r in runs),
                       failed=sum(r.failed for r in runs), phase_s=sum(r.phase_s for r in runs),
-                      search_s=sum(r.search_s for r in runs), trial_s=[s for r in runs for s in r.trial_s])
+                      trial_s=[s for r in runs for s in r.trial_s])
 
 
 if __name__ == "__main__":
