@@ -83,8 +83,9 @@ def _export_onnx(model: nn.Module, inputs: Any, path: Path) -> torch.Tensor:
     ort = require("onnxruntime")
     args, kwargs = _args_kwargs(inputs)
     names = list(kwargs) if kwargs else [f"input_{i}" for i in range(len(args))]
-    with tempfile.TemporaryDirectory() as d:
-        # the exporter may write external data next to the file: export to a scratch dir, then move
+    # the exporter may write external data next to the file: export to a scratch dir beside
+    # the output (same filesystem, so the move cannot fail with EXDEV), then move
+    with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".onnx-") as d:
         scratch = Path(d) / "model.onnx"
         torch.onnx.export(model, args, str(scratch), kwargs=kwargs or None, input_names=names,
                           output_names=["output"], dynamo=True, external_data=False,

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -82,13 +83,16 @@ def test_pareto_trial_pruner_stops_trials_that_never_enter_the_front(make_space,
 
 
 @pytest.mark.parametrize("fmt", ["state_dict", "torch_export", "onnx"])
-def test_export_of_a_front_member_reloads_and_matches(make_space, fmt, tmp_path, capsys):
+def test_export_of_a_front_member_reloads_and_matches(make_space, fmt, tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnxruntime") if fmt == "onnx" else None
     space = make_space(**{"budget: {trials: 12}": "budget: {trials: 2}"})
     run = tmp_path / "run"
     result = search(space, options=RunOptions(out=run, **QUIET))
     member = result.pareto_front[0]
     target = tmp_path / f"model.{fmt}"
+    # files are written beside the output only: a system temp dir on another filesystem
+    # would make the final move fail (EXDEV)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
     assert main(["export", str(run), "--trial", str(member.number), "--format", fmt, "--output", str(target)]) == 0
     task = result.task()
     model = result.load_model(member.number)
