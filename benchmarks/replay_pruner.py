@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoprune.search import RunOptions, default_reference, hypervolume, load_space, pareto_front, search
+from autoprune.search import RunOptions, SearchSpace, load_space, pareto_front, search
 from autoprune.search._trial_pruners import ParetoTrialPruner, RunningTrial, TrialHistory
 
 import search_vs_grid as bench
@@ -60,14 +60,7 @@ def record(task: str, seeds: Sequence[int], trials: int) -> None:
         print(f"{task} seed {seed}: {len(rows)} trials -> {path}", flush=True)
 
 
-def _hypervolume(points: list[list[float]], reference: np.ndarray) -> float:
-    if not points:
-        return 0.0
-    arr = np.array(points, dtype=float)
-    return float(hypervolume(arr[pareto_front(arr)], reference))
-
-
-def replay_one(data: dict, pruner: ParetoTrialPruner, reference: np.ndarray) -> tuple[float, float, int]:
+def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace) -> tuple[float, float, int]:
     """(epochs ratio, hypervolume loss, trials stopped) of ``pruner`` on one recorded run."""
     history: list[TrialHistory] = []
     spent = full = stopped = 0
@@ -88,17 +81,17 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, reference: np.ndarray) -> 
             spent, stopped = spent + stop_at, stopped + 1
             history.append(TrialHistory(number, "pruned", {k: v for k, v in curve.items() if k <= stop_at},
                                         t["objectives"]))
-    total = _hypervolume(every, reference)
-    return spent / max(full, 1), (1 - _hypervolume(kept, reference) / total) if total else 0.0, stopped
+    total = bench.front_hypervolume(every, space)
+    return spent / max(full, 1), (1 - bench.front_hypervolume(kept, space) / total) if total else 0.0, stopped
 
 
-def bound_one(data: dict, reference: np.ndarray, max_loss: float) -> tuple[float, float, float]:
+def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, float, float]:
     """(epochs ratio with no loss, epochs ratio within ``max_loss``, the loss) for one run,
     every trial that is stopped stopping after its first epoch."""
     epochs = [len(t["curve"]) for t in data["trials"]]
     complete = [i for i, t in enumerate(data["trials"]) if t["point"]]
     points = [data["trials"][i]["point"] for i in complete]
-    total = _hypervolume(points, reference)
+    total = bench.front_hypervolume(points, space)
     kept = [complete[j] for j in pareto_front(np.array(points, dtype=float))]
 
     def spent(members: list[int]) -> float:
@@ -106,7 +99,7 @@ def bound_one(data: dict, reference: np.ndarray, max_loss: float) -> tuple[float
 
     lossless, loss = spent(kept), 0.0
     while len(kept) > 1:  # drop the member whose removal costs least, while within max_loss
-        losses = {i: 1 - _hypervolume([data["trials"][k]["point"] for k in kept if k != i], reference) / total
+        losses = {i: 1 - bench.front_hypervolume([data["trials"][k]["point"] for k in kept if k != i], space) / total
                   for i in kept}
         cheapest = min(losses, key=losses.__getitem__)
         if losses[cheapest] > max_loss:
@@ -125,10 +118,9 @@ def _recordings(task: str) -> list[Path]:
 
 def bound(task: str, args: argparse.Namespace) -> None:
     space = load_space(bench.SPACES_DIR / f"{task}.yaml")
-    reference = np.asarray(space.reference_point or default_reference(space.objectives), dtype=float)
     rows = []
     for path in _recordings(task):
-        rows.append((path.stem.rsplit("-", 1)[1], *bound_one(json.loads(path.read_text()), reference, args.max_loss)))
+        rows.append((path.stem.rsplit("-", 1)[1], *bound_one(json.loads(path.read_text()), space, args.max_loss)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f} stopping every trial off the front; "
               f"{rows[-1][2]:.2f} also stopping front members ({100 * rows[-1][3]:.1f}% lost)")
     print(f"median: {statistics.median(r[1] for r in rows):.2f} with no loss, "
@@ -137,15 +129,13 @@ def bound(task: str, args: argparse.Namespace) -> None:
 
 def replay(task: str, args: argparse.Namespace) -> None:
     space = load_space(bench.SPACES_DIR / f"{task}.yaml")
-    reference = np.asarray(space.reference_point or default_reference(space.objectives), dtype=float)
-    files = _recordings(task)
     rows = []
-    for path in files:
+    for path in _recordings(task):
         data = json.loads(path.read_text())
         pruner = ParetoTrialPruner(percentile=args.percentile, n_startup_trials=args.startup,
                                    n_warmup_steps=args.warmup, n_min_peers=args.peers, margin=args.margin,
                                    min_value=space.min_accuracy(data["baseline_accuracy"]))
-        rows.append((path.stem.rsplit("-", 1)[1], *replay_one(data, pruner, reference)))
+        rows.append((path.stem.rsplit("-", 1)[1], *replay_one(data, pruner, space)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f}, hypervolume loss {100 * rows[-1][2]:.1f}%, "
               f"{rows[-1][3]} stopped")
     print(f"median: epochs {statistics.median(r[1] for r in rows):.2f}, "

@@ -150,19 +150,20 @@ class ArmRun:
 
 def score(run: ArmRun, space: SearchSpace) -> ArmRun:
     """Fill hypervolume and best ratios from ``run.points``."""
-    run.hypervolume = front_hypervolume(run.points, space)
+    run.hypervolume = front_hypervolume([p.objectives for p in run.points], space)
     good = [p for p in run.points if p.accuracy_drop <= ONE_POINT + EPS]
     run.best_latency_ratio = min((p.latency_ratio for p in good), default=None)
     run.best_size_ratio = min((p.size_ratio for p in good), default=None)
     return run
 
 
-def front_hypervolume(points: Sequence[Point], space: SearchSpace) -> float:
-    """Hypervolume of the non-dominated ``points`` (the space's constraints are not applied)."""
+def front_hypervolume(points: Sequence[Sequence[float]], space: SearchSpace) -> float:
+    """Hypervolume of the non-dominated normalised ``points`` (the space's constraints are
+    not applied), with the space's reference point."""
     if not points:
         return 0.0
     reference = space.reference_point or default_reference(space.objectives)
-    arr = np.array([p.objectives for p in points], dtype=float)
+    arr = np.array(points, dtype=float)
     return hypervolume(arr[pareto_front(arr)], reference)
 
 

@@ -543,11 +543,10 @@ class _Search:
             log.warning("writing the report failed: %s (run `autoprune report %s` to retry)", exc, self.run_dir)
 
     def _load_history(self, study: optuna.Study) -> None:
-        trials = study.get_trials(deepcopy=False)
-        self._tally(trials)
-        records = [rec.record_from_frozen(t) for t in trials]
+        """The trials already finished (a resumed study), as the trial pruner and the
+        budget see them; writes the run's records as they stand."""
+        records = self._write_records(study).trials
         self.history += [_history(r) for r in records if r.state in ("complete", "pruned")]
-        self.front = compute_front(self.space, self.base_measures, records)[0]
 
     def _write_run_file(self) -> None:
         rec.write_json_atomic(self.run_dir / RUN_FILE, {
