@@ -2,9 +2,9 @@
 
 - Workers are Ray actors, one per concurrent trial; the baseline goes to the object store
   once (``ray.put``) and each actor keeps it, with the resolved task, between trials.
-- Workers send each fine-tune report to a small async hub actor and wait for the
-  controller's decision (continue / stop), so trial pruning works exactly as with the
-  local executor; without a trial pruner they do not wait at all.
+- With a trial pruner, workers send each fine-tune report to a small async hub actor and
+  wait for the controller's decision (continue / stop), so trial pruning works exactly as
+  with the local executor; without one there is no hub and workers never wait.
 - A worker process that dies mid-trial makes the trial run again, up to ``max_attempts``
   runs, then the trial is FAILED with the reason.
 - Latency is measured one trial at a time per node: measuring holds a node-wide file lock
@@ -23,16 +23,16 @@ from autoprune.search._executors import Decide, Executor, TrialJob, TrialOutcome
 
 __all__ = ["RayExecutor"]
 
-_WAIT_S = 1.0  # the controller's longest sleep: a worker that dies sends no notice of its end
-_RESULT_WAIT_S = 30.0  # a result follows its trial's end notice within moments
+_WAIT_S = 1.0  # the controller's longest sleep (so Ctrl-C is seen promptly)
 
 
 class _Hub:
-    """Reports and trial ends from workers, decisions from the controller (an async Ray actor).
+    """Fine-tune reports from workers, continue / stop decisions from the controller (an
+    async Ray actor, started only when a trial pruner can stop trials).
 
     A worker's ``report`` call returns when the controller has decided, so a report costs
-    one round trip and no polling. The controller's ``next_events`` returns as soon as a
-    report or the end of a trial arrives, so it sleeps while trials run.
+    one round trip and no polling; the controller's ``next_reports`` returns as soon as a
+    report arrives.
     """
 
     def __init__(self) -> None:
@@ -40,16 +40,7 @@ class _Hub:
 
         self.reports: list[tuple[int, int, int, dict]] = []  # (number, attempt, step, metrics)
         self.pending: dict[tuple[int, int, int], asyncio.Future] = {}
-        self.started: list[int] = []
-        self.finished: list[int] = []
         self.arrived = asyncio.Event()
-
-    async def start(self, number: int) -> None:
-        self.started.append(number)
-
-    async def finish(self, number: int) -> None:
-        self.finished.append(number)
-        self.arrived.set()
 
     async def report(self, number: int, attempt: int, step: int, metrics: dict) -> bool:
         import asyncio
@@ -60,20 +51,12 @@ class _Hub:
         self.arrived.set()
         return await decision
 
-    async def next_events(self, timeout: float) -> tuple[list, list[int], list[int]]:
-        """(reports, trials started, trials finished), each since the last call."""
-        import asyncio
-
-        if not self.reports and not self.finished:
-            try:
-                await asyncio.wait_for(self.arrived.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+    async def next_reports(self) -> list[tuple[int, int, int, dict]]:
+        """The reports since the last call, once there is at least one."""
+        await self.arrived.wait()
         self.arrived.clear()
         reports, self.reports = self.reports, []
-        started, self.started = self.started, []
-        finished, self.finished = self.finished, []
-        return reports, started, finished
+        return reports
 
     async def decide(self, number: int, attempt: int, step: int, stop: bool) -> None:
         decision = self.pending.pop((number, attempt, step), None)
@@ -82,13 +65,15 @@ class _Hub:
 
 
 class _Worker:
-    """One trial at a time (a Ray actor): holds the baseline and the task between trials."""
+    """One trial at a time (a Ray actor): holds the baseline and the task between trials.
+    ``hub`` is None when no trial pruner can stop a trial: reports then go nowhere, and the
+    curve comes back with the result."""
 
-    def __init__(self, baseline: Any, hub: Any, decisions: bool, task: tuple[str, int, str | None]) -> None:
+    def __init__(self, baseline: Any, hub: Any, task: tuple[str, int, str | None]) -> None:
         from autoprune.tasks import get_task
         from autoprune.trial import warm_up
 
-        self.baseline, self.hub, self.decisions = baseline, hub, decisions
+        self.baseline, self.hub = baseline, hub
         self.error: str | None = None
         spec, seed, data_dir = task
         try:
@@ -108,17 +93,13 @@ class _Worker:
 
         if self.error:  # a replacement worker that could not load the task
             return TrialOutcome(number=job.number, attempts=attempt, error=f"the worker could not load the task: {self.error}")
-        ray.get(self.hub.start.remote(job.number))
 
         def report(step: int, metrics: dict) -> bool:
-            if not self.decisions:  # no trial pruner: nothing to wait for; the curve comes with the result
+            if self.hub is None:
                 return False
             return bool(ray.get(self.hub.report.remote(job.number, attempt, step, metrics)))
 
-        try:
-            outcome = execute_job(job, self.task, self.baseline, report)
-        finally:
-            self.hub.finish.remote(job.number)  # wakes the controller
+        outcome = execute_job(job, self.task, self.baseline, report)
         outcome.attempts = attempt
         return outcome
 
@@ -155,8 +136,8 @@ class RayExecutor(Executor):
         self._actors: list[Any] = []
         self._started_ray = False
         self._hub: Any = None
+        self._reports: Any = None  # the hub call that returns the next reports
         self._baseline_ref: Any = None
-        self._started: set[int] = set()
 
     def start(self, baseline: Any, task: Any) -> None:
         """Starts the workers and returns when each has loaded the task."""
@@ -167,8 +148,8 @@ class RayExecutor(Executor):
                 kwargs["address"] = self.address
             ray.init(**kwargs)
             self._started_ray = not self.address
-        # max_concurrency: every running trial may be waiting in ``report`` at once
-        self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
+        if self.decisions:  # max_concurrency: every running trial may be waiting in ``report`` at once
+            self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
         self._baseline_ref = ray.put(baseline)  # once, through the object store
         self._actors = [self._new_actor() for _ in range(self.workers)]
         self._wait_ready()
@@ -199,7 +180,7 @@ class RayExecutor(Executor):
         import ray
 
         cls = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0)(_Worker)
-        return cls.remote(self._baseline_ref, self._hub, self.decisions, self._task_spec)
+        return cls.remote(self._baseline_ref, self._hub, self._task_spec)
 
     def submit(self, job: TrialJob, attempt: int = 1) -> None:
         load = [0] * len(self._actors)
@@ -212,64 +193,83 @@ class RayExecutor(Executor):
         return len(self._futures)
 
     def status(self) -> dict[str, int]:
-        running = sum(1 for job, _, _ in self._futures.values() if job.number in self._started)
+        # an actor runs its calls one at a time, in order: one running per busy worker
+        running = len({index for _, _, index in self._futures.values()})
         return {"queued": len(self._futures) - running, "running": running}
 
     def wait(self, decide: Decide) -> list[TrialOutcome]:
         import ray
 
         while True:
-            finished = self._relay(decide)  # returns at the first report or trial end, or after _WAIT_S
-            if finished:
-                ended = [f for f, (job, _, _) in self._futures.items() if job.number in finished]
-                ray.wait(ended, num_returns=len(ended), timeout=_RESULT_WAIT_S)
-            ready, _ = ray.wait(list(self._futures), num_returns=len(self._futures), timeout=0)
-            if not ready:
+            waiting = list(self._futures)
+            if self._hub is not None:
+                if self._reports is None:
+                    self._reports = self._hub.next_reports.remote()
+                waiting.append(self._reports)
+            ready, _ = ray.wait(waiting, num_returns=1, timeout=_WAIT_S)
+            if self._reports is not None and self._reports in ready:
+                self._relay(ray.get(self._reports), decide)
+                self._reports = None
+            if any(future in self._futures for future in ready):
+                ended, _ = ray.wait(list(self._futures), num_returns=len(self._futures), timeout=0)
+                outcomes = self._collect(ended)
+                if outcomes:
+                    return outcomes
+
+    def _relay(self, reports: list[tuple[int, int, int, dict]], decide: Decide) -> None:
+        """Passes reports to ``decide`` and its answers back to the waiting workers."""
+        current = {(job.number, attempt) for job, attempt, _ in self._futures.values()}
+        for number, attempt, step, metrics in reports:
+            # a report from a run whose worker has since died is answered, not decided
+            stop = (number, attempt) not in current or bool(decide(number, step, metrics))
+            self._hub.decide.remote(number, attempt, step, stop)
+
+    def _collect(self, ended: list[Any]) -> list[TrialOutcome]:
+        import ray
+
+        outcomes = []
+        for future in ended:
+            if future not in self._futures:  # a call on a worker that died and was replaced
                 continue
-            self._relay(decide, timeout=0)  # reports sent just before the trials ended
-            outcomes = []
-            for future in ready:
-                job, attempt, index = self._futures.pop(future)
-                started = job.number in self._started
-                self._started.discard(job.number)
-                try:
-                    outcomes.append(ray.get(future))
-                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
-                        ray.exceptions.NodeDiedError, ray.exceptions.OwnerDiedError) as exc:
-                    self._replace_actor(index)
-                    if not started:  # queued behind the trial that killed the worker: not its fault
-                        self.submit(job, attempt)
-                    elif attempt < self.max_attempts:
-                        self.submit(job, attempt + 1)
-                    else:
-                        outcomes.append(TrialOutcome(
-                            number=job.number, attempts=attempt,
-                            error=f"worker died {attempt} times: {type(exc).__name__}",
-                            details=str(exc)[-4000:],
-                        ))
-                except ray.exceptions.RayTaskError as exc:
-                    outcomes.append(TrialOutcome(number=job.number, attempts=attempt,
-                                                 error=f"{type(exc.cause).__name__}: {exc.cause}",
-                                                 details=str(exc)[-4000:]))
-            if outcomes:
-                return outcomes
+            job, attempt, index = self._futures[future]
+            try:
+                outcome = ray.get(future)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                    ray.exceptions.NodeDiedError, ray.exceptions.OwnerDiedError) as exc:
+                outcomes += self._worker_died(index, exc)
+                continue
+            except ray.exceptions.RayTaskError as exc:
+                outcome = TrialOutcome(number=job.number, attempts=attempt, details=str(exc)[-4000:],
+                                       error=f"{type(exc.cause).__name__}: {exc.cause}")
+            del self._futures[future]
+            outcomes.append(outcome)
+        return outcomes
+
+    def _worker_died(self, index: int, exc: Exception) -> list[TrialOutcome]:
+        """Replaces a dead worker. An actor runs its calls in order, so the oldest call on it
+        was the running trial: it runs again, up to ``max_attempts`` runs, then is FAILED;
+        the calls queued behind it move to other workers with their attempts unchanged."""
+        calls = [(future, job, attempt) for future, (job, attempt, i) in self._futures.items() if i == index]
+        for future, _, _ in calls:
+            del self._futures[future]
+        self._replace_actor(index)
+        failed = []
+        for position, (_, job, attempt) in enumerate(calls):
+            if position > 0:
+                self.submit(job, attempt)
+            elif attempt < self.max_attempts:
+                self.submit(job, attempt + 1)
+            else:
+                failed.append(TrialOutcome(number=job.number, attempts=attempt,
+                                           error=f"worker died {attempt} times: {type(exc).__name__}",
+                                           details=str(exc)[-4000:]))
+        return failed
 
     def _replace_actor(self, index: int) -> None:
         import ray
 
         ray.kill(self._actors[index], no_restart=True)
         self._actors[index] = self._new_actor()
-
-    def _relay(self, decide: Decide, timeout: float = _WAIT_S) -> set[int]:
-        """Passes reports to ``decide`` and its answers back; returns the trials that ended."""
-        import ray
-
-        reports, started, finished = ray.get(self._hub.next_events.remote(timeout))
-        running = {job.number for job, _, _ in self._futures.values()}
-        self._started.update(n for n in started if n in running)
-        for number, attempt, step, metrics in reports:
-            self._hub.decide.remote(number, attempt, step, bool(decide(number, step, metrics)))
-        return set(finished)
 
     def close(self) -> None:
         import ray
@@ -279,7 +279,7 @@ class RayExecutor(Executor):
         self._actors = []
         if self._hub is not None:
             ray.kill(self._hub)
-            self._hub = None
+            self._hub, self._reports = None, None
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False

@@ -114,5 +114,39 @@ def test_trial_pruning_decided_by_the_controller_stops_ray_trials(make_space, ra
 def test_a_worker_that_cannot_load_the_task_says_why(tmp_path):
     from autoprune.search._ray import _Worker
 
-    worker = _Worker(baseline=None, hub=None, decisions=False, task=(str(tmp_path / "missing.py") + ":task", 0, None))
+    worker = _Worker(baseline=None, hub=None, task=(str(tmp_path / "missing.py") + ":task", 0, None))
     assert "missing.py" in worker.ready()
+
+
+class _FakeActor:
+    """Stands in for a worker actor: ``run.remote`` returns a token naming the call."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.run = self
+
+    def remote(self, job, attempt):
+        return f"{self.name}:{job.number}:{attempt}"
+
+
+def test_a_dead_worker_charges_an_attempt_only_to_the_trial_it_was_running(monkeypatch):
+    from autoprune.recipe import Recipe
+    from autoprune.search._executors import TrialJob
+    from autoprune.search._ray import RayExecutor
+
+    executor = RayExecutor(workers=2, task=("digits-mlp", 0, None), max_attempts=2)
+    replacements = iter(["a2", "a3"])
+    monkeypatch.setattr(executor, "_replace_actor",
+                        lambda index: executor._actors.__setitem__(index, _FakeActor(next(replacements))))
+    executor._actors = [_FakeActor("a0"), _FakeActor("a1")]
+    for number in range(4):  # a0 runs 0 with 2 queued behind it, a1 runs 1 with 3 behind it
+        executor.submit(TrialJob(number=number, recipe=Recipe(), seed=number))
+    assert executor.status() == {"queued": 2, "running": 2}
+
+    assert executor._worker_died(0, RuntimeError("killed")) == []
+    # trial 0 was running: attempt 2; trial 2 was queued: attempt 1 still; a1's calls untouched
+    assert sorted(executor._futures) == ["a1:1:1", "a1:3:1", "a2:0:2", "a2:2:1"]
+
+    failed = executor._worker_died(0, RuntimeError("killed"))  # trial 0 dies on its last attempt
+    assert [(o.number, o.attempts, o.error) for o in failed] == [(0, 2, "worker died 2 times: RuntimeError")]
+    assert sorted(executor._futures) == ["a1:1:1", "a1:3:1", "a3:2:1"]
