@@ -122,8 +122,11 @@ def test_export_of_a_trial_without_model_is_a_clear_error(make_space, tmp_path, 
 
 def _run_cli(args: list[str], env_extra: dict | None = None) -> subprocess.Popen:
     env = dict(os.environ, **(env_extra or {}))
+    # a shell's background job ignores SIGINT, and Python keeps an ignored SIGINT: restore
+    # the default so that the child turns Ctrl-C into KeyboardInterrupt wherever pytest runs
     return subprocess.Popen([sys.executable, "-m", "autoprune", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _completed(run: Path) -> list[int]:
