@@ -188,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if startup:
         print("ray startup (not in trials/min): " + ", ".join(f"{k} {v:.1f}s" for k, v in startup.items()))
     print("\n== targets")
+    if args.quick:
+        print("(smoke run: a round of 6 trials is mostly start and tail, where one worker waits for the "
+              "other's last trial; judge the targets on a full run)")
     if "ray-1" in totals and "ray-2" in totals:
         speedups = [two.per_minute / one.per_minute for one, two in zip(results["ray-1"], results["ray-2"])]
         speedup = statistics.median(speedups)
