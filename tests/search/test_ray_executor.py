@@ -150,3 +150,25 @@ def test_a_dead_worker_charges_an_attempt_only_to_the_trial_it_was_running(monke
     failed = executor._worker_died(0, RuntimeError("killed"))  # trial 0 dies on its last attempt
     assert [(o.number, o.attempts, o.error) for o in failed] == [(0, 2, "worker died 2 times: RuntimeError")]
     assert sorted(executor._futures) == ["a1:1:1", "a1:3:1", "a3:2:1"]
+
+
+def test_a_report_from_a_run_whose_worker_died_is_answered_without_deciding():
+    from autoprune.recipe import Recipe
+    from autoprune.search._executors import TrialJob
+    from autoprune.search._ray import RayExecutor
+
+    answers, decided = [], []
+
+    class Hub:
+        class decide:  # noqa: N801 - stands in for an actor method: ``hub.decide.remote(...)``
+            @staticmethod
+            def remote(*args):
+                answers.append(args)
+
+    executor = RayExecutor(workers=1, task=("digits-mlp", 0, None))
+    executor._hub = Hub()
+    executor._futures["call"] = (TrialJob(number=1, recipe=Recipe(), seed=1), 2, 0)  # trial 1, attempt 2 runs
+    executor._relay([(1, 1, 3, {"accuracy": 0.5}), (1, 2, 3, {"accuracy": 0.9})],
+                    lambda number, step, metrics: decided.append((number, step)) or False)
+    assert decided == [(1, 3)]  # only the live run's report reaches the trial pruner
+    assert answers == [(1, 1, 3, True), (1, 2, 3, False)]  # the dead run's report is told to stop
