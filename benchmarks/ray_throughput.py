@@ -20,9 +20,9 @@ the search also writes), trials per minute over that phase, the mean seconds ins
 trial (``run_trial`` on the worker), and the controller's overhead:
 ``phase - sum(trial seconds) / workers``, as a fraction of the phase and in seconds per
 trial. The table pools the rounds (trials and phases added up); the speedup of 2 workers
-over 1 is the median of the rounds' ratios. The per-epoch report round trip of a Ray
-trial (worker -> hub actor -> controller -> worker) happens inside the trial, so it shows
-as longer trials under Ray, not as overhead.
+over 1 is the median of the rounds' ratios. This space has no trial pruner, so Ray workers
+never wait for the controller inside a trial; with one, each fine-tune report's round trip
+(worker -> hub actor -> controller -> worker) would show as longer trials, not as overhead.
 
 Command (about 8 minutes on 2 idle cores)::
 
