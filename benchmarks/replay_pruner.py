@@ -37,6 +37,7 @@ from autoprune.search import RunOptions, SearchSpace, load_space, pareto_front, 
 from autoprune.search._trial_pruners import ParetoTrialPruner, RunningTrial, TrialHistory
 
 import search_vs_grid as bench
+from _common import parser
 
 RECORDS = Path(tempfile.gettempdir()) / "autoprune-pruner-records"
 
@@ -143,18 +144,18 @@ def replay(task: str, args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["record", "replay", "bound"])
-    parser.add_argument("task", choices=bench.TASKS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--trials", type=int, default=None, help="record: trials per run (default: the benchmark's)")
-    parser.add_argument("--percentile", type=float, default=90.0)
-    parser.add_argument("--warmup", type=int, default=1, help="n_warmup_steps")
-    parser.add_argument("--peers", type=int, default=3, help="n_min_peers")
-    parser.add_argument("--startup", type=int, default=3, help="n_startup_trials")
-    parser.add_argument("--margin", type=float, default=0.01)
-    parser.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("command", choices=["record", "replay", "bound"])
+    cli.add_argument("task", choices=bench.TASKS)
+    cli.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    cli.add_argument("--trials", type=int, default=None, help="record: trials per run (default: the benchmark's)")
+    cli.add_argument("--percentile", type=float, default=90.0)
+    cli.add_argument("--warmup", type=int, default=1, help="n_warmup_steps")
+    cli.add_argument("--peers", type=int, default=3, help="n_min_peers")
+    cli.add_argument("--startup", type=int, default=3, help="n_startup_trials")
+    cli.add_argument("--margin", type=float, default=0.01)
+    cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
+    args = cli.parse_args(argv)
     if args.command == "record":
         record(args.task, args.seeds, args.trials or bench.SAME_TRIALS[args.task])
     elif args.command == "replay":

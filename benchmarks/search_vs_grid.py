@@ -70,7 +70,6 @@ from torch.nn.utils import prune
 
 from autoprune import measure
 from autoprune.baseline import Baseline, get_baseline
-from autoprune.measure._latency import _torch_threads
 from autoprune.search import (
     RunOptions,
     SearchSpace,
@@ -226,7 +225,7 @@ def run_grid(task: Task, baseline: Baseline, space: SearchSpace, seed: int, epoc
     """The grid of unstructured and channel pruning, written with the libraries directly."""
     lat = space.latency
     inputs = task.example_input(lat.batch_size or task.benchmark_batch_size)
-    with _torch_threads(lat.threads):  # trials train with cpus_per_trial (1) threads too
+    with measure.torch_threads(lat.threads):  # trials train with cpus_per_trial (1) threads too
         start = time.perf_counter()
         dense = baseline.build(task)
         base = {"accuracy": baseline.accuracy,

@@ -1,7 +1,7 @@
 """Measures of a model: parameter counts, serialized size, multiply-accumulates, latency."""
 
 from autoprune.measure._counts import count_flops, count_params
-from autoprune.measure._latency import measure_latency, measure_latency_pair
+from autoprune.measure._latency import measure_latency, measure_latency_pair, torch_threads
 from autoprune.measure._size import (
     deployable_state_dict,
     pack_state_dict,
@@ -20,4 +20,5 @@ __all__ = [
     "unpack_state_dict",
     "measure_latency",
     "measure_latency_pair",
+    "torch_threads",
 ]

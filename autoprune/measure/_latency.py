@@ -18,14 +18,15 @@ from torch import nn
 from autoprune.errors import ConfigError
 from autoprune.tasks import call_model, to_device
 
-__all__ = ["measure_latency", "measure_latency_pair"]
+__all__ = ["measure_latency", "measure_latency_pair", "torch_threads"]
 
 # stop growing repeats here, even if min_seconds has not elapsed (very fast models)
 _MAX_REPEATS = 10_000
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads, then restore the previous count."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -64,7 +65,7 @@ def _measure(
     try:
         for m in models:
             m.to(device).eval()
-        with _torch_threads(threads), torch.inference_mode():
+        with torch_threads(threads), torch.inference_mode():
             for _ in range(warmup):
                 for m in models:
                     call_model(m, inputs)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import optuna
 
 from autoprune import measure
@@ -235,10 +236,10 @@ def trial_baseline(baseline: dict[str, float], measures: dict[str, Any]) -> dict
     return out
 
 
-def compute_front(space: SearchSpace, baseline: dict[str, float], records: Sequence[rec.TrialRecord]):
-    """Mark feasibility; return (front records, hypervolume, knee record, reference point)."""
+def _feasible_front(space: SearchSpace, baseline: dict[str, float],
+                    records: Sequence[rec.TrialRecord]) -> tuple[list[rec.TrialRecord], np.ndarray]:
+    """Mark feasibility; return the feasible non-dominated records and their normalised points."""
     objectives = list(space.objectives)
-    reference = [float(v) for v in (space.reference_point or default_reference(objectives))]
     candidates = []
     for r in records:
         if r.state != "complete" or not r.measures:
@@ -248,16 +249,21 @@ def compute_front(space: SearchSpace, baseline: dict[str, float], records: Seque
         if r.feasible:
             candidates.append(r)
     if not candidates:
-        return [], 0.0, None, reference
-    import numpy as np
-
+        return [], np.empty((0, len(objectives)))
     points = np.array([normalize(r.measures, trial_baseline(baseline, r.measures), objectives) for r in candidates])
     idx = list(pareto_front(points))
-    front = [candidates[i] for i in idx]
-    hv = float(hypervolume(points[idx], np.array(reference)))
-    knee = front[int(knee_point(points[idx]))] if front else None
-    order = sorted(range(len(front)), key=lambda i: front[i].number)
-    return [front[i] for i in order], hv, knee, reference
+    return [candidates[i] for i in idx], points[idx]
+
+
+def compute_front(space: SearchSpace, baseline: dict[str, float], records: Sequence[rec.TrialRecord]):
+    """Mark feasibility; return (front records, hypervolume, knee record, reference point)."""
+    reference = [float(v) for v in (space.reference_point or default_reference(list(space.objectives)))]
+    front, points = _feasible_front(space, baseline, records)
+    if not front:
+        return [], 0.0, None, reference
+    hv = float(hypervolume(points, np.array(reference)))
+    knee = front[int(knee_point(points))]
+    return sorted(front, key=lambda r: r.number), hv, knee, reference
 
 
 @dataclass
@@ -506,7 +512,7 @@ class _Search:
         """Whether a just-finished trial is on the front beside the current one; a trial
         off it now never enters it later, so its model need not be written."""
         candidate = rec.TrialRecord(number, "complete", recipe.to_dict(), measures=measures)
-        front = compute_front(self.space, self.base_measures, [*self.front, candidate])[0]
+        front, _ = _feasible_front(self.space, self.base_measures, [*self.front, candidate])
         return any(r is candidate for r in front)
 
     def _save_model(self, number: int, result: Any) -> None:

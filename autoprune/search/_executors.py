@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from autoprune.errors import AutopruneError
+from autoprune.measure import torch_threads
 from autoprune.recipe import Recipe
 from autoprune.result import TrialResult
-from autoprune.trial import LatencyConfig
+from autoprune.trial import LatencyConfig, run_trial
 
 __all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job"]
 
@@ -55,8 +55,6 @@ class TrialOutcome:
 def execute_job(job: TrialJob, task: Any, baseline: Any,
                 report: Callable[[int, dict[str, float]], bool]) -> TrialOutcome:
     """Run one trial where this function is called (driver or worker)."""
-    from autoprune.trial import run_trial
-
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcome = TrialOutcome(number=job.number, worker=worker)
@@ -65,26 +63,16 @@ def execute_job(job: TrialJob, task: Any, baseline: Any,
         outcome.reports.append((step, dict(metrics)))
         return report(step, metrics)
 
-    import torch
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(job.threads)
     try:
-        outcome.result = run_trial(
-            task, job.recipe, baseline, seed=job.seed, callback=on_report,
-            latency=job.latency,
-            cache_dir=Path(job.cache_dir) if job.cache_dir else None,
-        )
-    except KeyboardInterrupt:
-        raise
-    except AutopruneError as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
-        outcome.details = traceback.format_exc()
+        with torch_threads(job.threads):
+            outcome.result = run_trial(
+                task, job.recipe, baseline, seed=job.seed, callback=on_report,
+                latency=job.latency,
+                cache_dir=Path(job.cache_dir) if job.cache_dir else None,
+            )
     except Exception as exc:  # a trial that raises is FAILED with its traceback; the search goes on
         outcome.error = f"{type(exc).__name__}: {exc}"
         outcome.details = traceback.format_exc()
-    finally:
-        torch.set_num_threads(previous_threads)
     outcome.seconds = time.perf_counter() - start
     return outcome
 
