@@ -60,7 +60,8 @@ MEASURES = (
 class TrialResult:
     """The measures of one pruned model beside its dense baseline.
 
-    ``curve`` holds ``(step, accuracy)`` after each fine-tune epoch (step counts from 1).
+    ``curve`` holds ``(step, accuracy)`` after each fine-tune epoch (step ``k`` after ``k``
+    epochs), led by step 0 (the pruned model before fine-tuning) when pruning after training.
     ``model`` is the pruned model (masks made permanent); it is not part of :meth:`to_dict`.
     """
 

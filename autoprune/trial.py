@@ -77,8 +77,10 @@ def run_trial(
             fine-tune budget).
         baseline: the trained dense model of ``task`` (see :func:`autoprune.baseline.get_baseline`).
         seed: seeds pruning scores, fine-tuning order and initialisation.
-        callback: called after every fine-tune epoch with ``(step, metrics)``; returning
-            True stops the trial, which then comes back with status ``PRUNED``.
+        callback: called with ``(step, metrics)`` after every fine-tune epoch (step ``k``
+            after ``k`` epochs) and, when pruning after training, once before the first
+            (step 0: the pruned model as it is); returning True stops the trial, which then
+            comes back with status ``PRUNED``.
         latency: how latency is measured.
         cache_dir: where sensitivity scans are cached (None: no cache).
 
@@ -188,6 +190,9 @@ class _Run:
         """Train ``epochs`` epochs, reporting after each; True when told to stop."""
         if epochs <= 0 or self.stopped:
             return self.stopped
+        # step 0: the pruned model before fine-tuning, so a trial pruner can stop it for free
+        if self.recipe.timing == "after_training" and not self.curve and self._report(model):
+            return True
         # a fresh optimizer: channel pruning replaces parameters between steps
         optimizer = self.task.make_optimizer([p for p in model.parameters() if p.requires_grad], lr)
         for _ in range(epochs):
@@ -196,14 +201,20 @@ class _Run:
             accuracy = self.task.evaluate(model)
             if not math.isfinite(accuracy):
                 raise TrialFailedError(f"the task's metric is {accuracy} at fine-tune step {self.epochs_run}.")
-            self.curve.append((self.epochs_run, accuracy))
-            if self.callback is not None:
-                total, nonzero = measure.count_params(model)
-                metrics = {"accuracy": accuracy, "params_total": float(total), "params_nonzero": float(nonzero)}
-                if self.callback(self.epochs_run, metrics):
-                    self.stopped = True
-                    return True
+            if self._report(model, accuracy):
+                return True
         return False
+
+    def _report(self, model: nn.Module, accuracy: float | None = None) -> bool:
+        if accuracy is None:
+            accuracy = self.task.evaluate(model)
+        self.curve.append((self.epochs_run, accuracy))
+        if self.callback is not None:
+            total, nonzero = measure.count_params(model)
+            metrics = {"accuracy": accuracy, "params_total": float(total), "params_nonzero": float(nonzero)}
+            if self.callback(self.epochs_run, metrics):
+                self.stopped = True
+        return self.stopped
 
 
 def _prune_epochs(n_steps: int, epochs: int) -> list[int]:

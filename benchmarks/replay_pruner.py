@@ -11,7 +11,7 @@ which recipes TPE proposes next, so live losses can be larger (see benchmarks/RE
 
 ``bound`` prints, per recorded run, what no early-stopping rule can beat at the same
 trials: the epochs spent if every trial that did not end on the run's front had stopped
-after its first epoch (no hypervolume lost), and if, besides, the front members that
+before fine-tuning (no hypervolume lost), and if, besides, the front members that
 contribute least were stopped too while at most ``--max-loss`` of the hypervolume is lost.
 
 Commands (digits: about 15 s a seed; Fashion-MNIST: about 2 minutes a seed)::
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoprune.search import RunOptions, SearchSpace, load_space, pareto_front, search
+from autoprune.search import RunOptions, SearchSpace, default_reference, load_space, pareto_front, search
 from autoprune.search._trial_pruners import ParetoTrialPruner, RunningTrial, TrialHistory
 
 import search_vs_grid as bench
@@ -66,18 +67,27 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace) -> tup
     history: list[TrialHistory] = []
     spent = full = stopped = 0
     kept, every = [], []
+    base = data["baseline_accuracy"]
+    min_accuracy = space.min_accuracy(base) or -math.inf
+
+    def to_point(final: float) -> list[float]:  # latency and size are measured at the end
+        return [100 * (base - final), math.nan, math.nan]
+
     for number, t in enumerate(data["trials"]):
         curve = {int(s): v for s, v in t["curve"].items()}
-        full += len(curve)
+        epochs = max(curve)  # step 0 is the pruned model before fine-tuning
+        full += epochs
         stop_at = next((s for s in sorted(curve) if pruner.should_stop(
-            RunningTrial(number, {k: v for k, v in curve.items() if k <= s}, t["objectives"], n_steps=t["n_steps"]),
+            RunningTrial(number, {k: v for k, v in curve.items() if k <= s}, t["objectives"], n_steps=t["n_steps"],
+                         to_point=to_point),
             history)), None)
         if t["point"]:
             every.append(t["point"])
         if stop_at is None:
-            spent += len(curve)
+            spent += epochs
             kept += [t["point"]] if t["point"] else []
-            history.append(TrialHistory(number, "complete", curve, t["objectives"]))
+            history.append(TrialHistory(number, "complete", curve, t["objectives"], point=t["point"],
+                                        feasible=curve[max(curve)] >= min_accuracy))
         else:
             spent, stopped = spent + stop_at, stopped + 1
             history.append(TrialHistory(number, "pruned", {k: v for k, v in curve.items() if k <= stop_at},
@@ -88,15 +98,15 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace) -> tup
 
 def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, float, float]:
     """(epochs ratio with no loss, epochs ratio within ``max_loss``, the loss) for one run,
-    every trial that is stopped stopping after its first epoch."""
-    epochs = [len(t["curve"]) for t in data["trials"]]
+    every trial that is stopped stopping before fine-tuning (step 0)."""
+    epochs = [max(int(s) for s in t["curve"]) for t in data["trials"]]
     complete = [i for i, t in enumerate(data["trials"]) if t["point"]]
     points = [data["trials"][i]["point"] for i in complete]
     total = bench.front_hypervolume(points, space)
     kept = [complete[j] for j in pareto_front(np.array(points, dtype=float))]
 
     def spent(members: list[int]) -> float:
-        return sum(e if i in members else min(e, 1) for i, e in enumerate(epochs)) / sum(epochs)
+        return sum(epochs[i] for i in members) / sum(epochs)
 
     lossless, loss = spent(kept), 0.0
     while len(kept) > 1:  # drop the member whose removal costs least, while within max_loss
@@ -135,7 +145,9 @@ def replay(task: str, args: argparse.Namespace) -> None:
         data = json.loads(path.read_text())
         pruner = ParetoTrialPruner(percentile=args.percentile, n_startup_trials=args.startup,
                                    n_warmup_steps=args.warmup, n_min_peers=args.peers, margin=args.margin,
-                                   min_value=space.min_accuracy(data["baseline_accuracy"]))
+                                   min_value=space.min_accuracy(data["baseline_accuracy"]),
+                                   min_hypervolume_gain=args.min_gain, n_neighbors=args.neighbors,
+                                   reference=space.reference_point or default_reference(space.objectives))
         rows.append((path.stem.rsplit("-", 1)[1], *replay_one(data, pruner, space)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f}, hypervolume loss {100 * rows[-1][2]:.1f}%, "
               f"{rows[-1][3]} stopped")
@@ -154,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--peers", type=int, default=3, help="n_min_peers")
     cli.add_argument("--startup", type=int, default=3, help="n_startup_trials")
     cli.add_argument("--margin", type=float, default=0.01)
+    cli.add_argument("--min-gain", type=float, default=None, help="min_hypervolume_gain (default: rule off)")
+    cli.add_argument("--neighbors", type=int, default=3, help="n_neighbors")
     cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = cli.parse_args(argv)
     if args.command == "record":

@@ -255,9 +255,14 @@ def _feasible_front(space: SearchSpace, baseline: dict[str, float],
     return [candidates[i] for i in idx], points[idx]
 
 
+def reference_point(space: SearchSpace) -> list[float]:
+    """The hypervolume's reference point: the space's, or :func:`default_reference`."""
+    return [float(v) for v in (space.reference_point or default_reference(list(space.objectives)))]
+
+
 def compute_front(space: SearchSpace, baseline: dict[str, float], records: Sequence[rec.TrialRecord]):
     """Mark feasibility; return (front records, hypervolume, knee record, reference point)."""
-    reference = [float(v) for v in (space.reference_point or default_reference(list(space.objectives)))]
+    reference = reference_point(space)
     front, points = _feasible_front(space, baseline, records)
     if not front:
         return [], 0.0, None, reference
@@ -438,7 +443,7 @@ class _Search:
 
     def _make_trial_pruner(self, min_value: float | None) -> Any:
         return make_trial_pruner(self.space.trial_pruner, len(self.space.objectives), min_value=min_value,
-                                 study_direction=self.space.directions[0])
+                                 study_direction=self.space.directions[0], reference=reference_point(self.space))
 
     def _tally(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
         """Counts the budget checks use, from trials just read (not a query per check)."""
@@ -460,13 +465,21 @@ class _Search:
         """Trial pruning, decided in the controller after every fine-tune epoch."""
         running = self.running[number]
         value = float(metrics["accuracy"])
-        # a trial run again after its worker died reports from step 1 again
+        # a trial run again after its worker died reports from its first step again
         running.curve = [p for p in running.curve if p[0] < step] + [[step, value]]
+        known = {k: float(v) for k, v in metrics.items() if k != "accuracy"}
         current = RunningTrial(number=number, curve={int(s): v for s, v in running.curve},
-                               objectives={k: float(v) for k, v in metrics.items() if k != "accuracy"},
-                               n_steps=self._n_reports(running.recipe),
-                               optuna_trial=running.trial)
+                               objectives=known, n_steps=self._n_reports(running.recipe),
+                               optuna_trial=running.trial, to_point=lambda final: self._point(known, final))
         return bool(self.trial_pruner.should_stop(current, self.history))
+
+    def _point(self, known: dict[str, float], accuracy: float) -> np.ndarray:
+        """A running trial's point on the front if it ended at ``accuracy``; NaN where a
+        measure is taken only at the end (latency)."""
+        base = self.base_measures
+        measures = {o.name: None for o in self.space.objectives} | known | {
+            "accuracy": accuracy, "accuracy_drop": base["accuracy"] - accuracy}
+        return normalize(measures, base, list(self.space.objectives))
 
     def _n_reports(self, recipe: Recipe) -> int:
         """Fine-tune epochs a trial reports after (training from scratch counts too)."""
@@ -502,7 +515,7 @@ class _Search:
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         result_now = self._write_records(study)
         record = result_now.trial(outcome.number)
-        self.history.append(_history(record))
+        self.history.append(self._history(record))
         tracker.log_trial(record.to_dict())
         tracker.log_front(_front_rows(result_now), result_now.hypervolume, len(result_now.trials))
         if self.options.progress:
@@ -552,7 +565,20 @@ class _Search:
         """The trials already finished (a resumed study), as the trial pruner and the
         budget see them; writes the run's records as they stand."""
         records = self._write_records(study).trials
-        self.history += [_history(r) for r in records if r.state in ("complete", "pruned")]
+        self.history += [self._history(r) for r in records if r.state in ("complete", "pruned")]
+
+    def _history(self, record: rec.TrialRecord) -> TrialHistory:
+        """A finished trial as the trial pruner sees it (``feasible`` set by compute_front)."""
+        point = None
+        if record.state == "complete" and record.measures:
+            point = tuple(normalize(record.measures, trial_baseline(self.base_measures, record.measures),
+                                    list(self.space.objectives)).tolist())
+        return TrialHistory(
+            number=record.number, curve={int(s): float(v) for s, v in record.curve},
+            objectives={k: float(v) for k, v in record.measures.items() if isinstance(v, (int, float))
+                        and k != "accuracy" and math.isfinite(float(v))},
+            state=record.state, point=point, feasible=bool(record.feasible),
+        )
 
     def _write_run_file(self) -> None:
         rec.write_json_atomic(self.run_dir / RUN_FILE, {
@@ -636,15 +662,6 @@ def hypervolume_over_trials(result: SearchResult) -> list[float]:
         for r in sorted(result.trials, key=lambda r: r.number) if r.state in ("complete", "pruned", "failed")
     ]
     return hypervolume_history(points, result.reference_point) if points else []
-
-
-def _history(record: rec.TrialRecord) -> TrialHistory:
-    return TrialHistory(
-        number=record.number, curve={int(s): float(v) for s, v in record.curve},
-        objectives={k: float(v) for k, v in record.measures.items() if isinstance(v, (int, float))
-                    and k != "accuracy" and math.isfinite(float(v))},
-        state=record.state,
-    )
 
 
 def _front_rows(result: SearchResult) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ import abc
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -57,9 +57,10 @@ class RunningTrial:
 
     Args:
         number: the trial's number in the study.
-        curve: ``{step: value}`` of the task metric (higher is better) after each
-            fine-tune epoch; steps count from 1. The last step is the one decided on.
-        objectives: the trial's other measures known so far (e.g. ``size_bytes``,
+        curve: ``{step: value}`` of the task metric (higher is better): step 0 is the
+            pruned model before fine-tuning (when reported), step ``k`` the model after
+            ``k`` fine-tune epochs. The last step is the one decided on.
+        objectives: the trial's other measures known so far (e.g. ``params_total``,
             ``params_nonzero``), possibly a subset of the search objectives. Do not put
             the metric of the curve itself here.
         state: always ``running`` (a field so both trial views read alike).
@@ -67,6 +68,10 @@ class RunningTrial:
             last one: the work is done by then.
         optuna_trial: the driver-side ``optuna.trial.Trial``; only
             :class:`OptunaTrialPruner` needs it.
+        to_point: the trial's objectives as a point of the front (normalised, to
+            minimise, like :attr:`TrialHistory.point`) if its metric ended at the given
+            value; NaN on the measures not taken yet (latency). Only
+            :class:`ParetoTrialPruner`'s hypervolume rule needs it.
     """
 
     number: int
@@ -75,6 +80,7 @@ class RunningTrial:
     state: TrialState = TrialState.RUNNING
     n_steps: int | None = None
     optuna_trial: Any = field(default=None, repr=False, compare=False)
+    to_point: Callable[[float], Sequence[float]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState(self.state))
@@ -87,12 +93,19 @@ class RunningTrial:
 
 @dataclass(frozen=True)
 class TrialHistory:
-    """A trial of the same study, finished or still running, for comparison."""
+    """A trial of the same study, finished or still running, for comparison.
+
+    ``point``: a complete trial's objectives as a point of the front (normalised, to
+    minimise); None otherwise. ``feasible``: whether it meets the constraints (only such
+    points make the front).
+    """
 
     number: int
     state: TrialState
     curve: Mapping[int, float] = field(default_factory=dict)
     objectives: Mapping[str, float] = field(default_factory=dict)
+    point: Sequence[float] | None = None
+    feasible: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState(self.state))  # "complete" -> COMPLETE
@@ -129,11 +142,13 @@ class NoTrialPruner(TrialPruner):
 
 
 class ParetoTrialPruner(TrialPruner):
-    """Stops a trial that is behind its Pareto peers, or that can no longer meet the bar.
+    """Stops a trial that is behind its Pareto peers, cannot meet the bar, or cannot add
+    to the front.
 
-    At step ``s`` (the trial's latest report), once ``n_startup_trials`` trials are
-    complete and ``s > n_warmup_steps`` (steps count from 1, so ``n_warmup_steps=1``
-    never stops after the first epoch and ``0`` may), the trial stops when either:
+    At step ``s`` (the trial's latest report: 0 before fine-tuning, ``k`` after ``k``
+    epochs), once ``n_startup_trials`` trials are complete and ``s >= n_warmup_steps``
+    (as in Optuna: ``n_warmup_steps=0`` may stop a trial before it fine-tunes, ``2``
+    never before its second epoch), the trial stops when either:
 
     1. **Behind its peers.** Its peers are the finished trials (complete or pruned, any
        number) that reported a value at ``s`` and are no worse than it on every other
@@ -149,18 +164,33 @@ class ParetoTrialPruner(TrialPruner):
        ``final - value(s)`` over the complete trials whose value at ``s`` was no higher
        than this trial's and that ran at least as many steps as this one will (none: no
        stop).
+    3. **Cannot add to the front.** With ``min_hypervolume_gain`` set, its expected
+       final value is ``value(s) + max(0, median gain) + margin``: the median, over the
+       ``n_neighbors`` complete trials closest to it in value at ``s`` that reached its
+       last step, of what they gained from ``s`` to that step. Its point is
+       ``RunningTrial.to_point(expected)``; an axis not measured yet (latency) is
+       estimated as the worst value among the complete trials that are no worse than it
+       on the measures both know (a model with no more parameters is no slower). It stops
+       when that point would add less than ``min_hypervolume_gain`` of the hypervolume of
+       the front (the feasible ``TrialHistory.point`` of the complete trials; ``reference``). A front
+       is crowded where trials keep landing, so this rule stops most trials whose
+       recipe only refines a part of the front already well covered.
 
     No stop is taken at a trial's last step (``RunningTrial.n_steps``).
 
     Args:
         percentile: in [0, 100]; 25 stops trials in the bottom quarter of their peers.
         n_startup_trials: complete trials needed before any stop.
-        n_warmup_steps: steps at the start of every trial never stopped at.
+        n_warmup_steps: steps below this are never stopped at (the default, 2, lets one
+            fine-tune epoch pass: one epoch's accuracy jitters by about a point).
         n_min_peers: peers needed for rule 1.
         min_value: metric value a trial must still be able to reach (rule 2), or None.
-        margin: how far behind is clearly behind, in metric units, for both rules (one
-            epoch's accuracy jitters by about a point when fine-tuning at a high rate).
+        margin: how far behind is clearly behind, in metric units, for every rule.
         directions: ``{measure: "min" | "max"}`` for the ``objectives`` compared.
+        min_hypervolume_gain: fraction of the front's hypervolume a trial must be
+            expected to add (rule 3), or None (rule 3 off).
+        n_neighbors: complete trials whose gains rule 3 takes the median of.
+        reference: the hypervolume's reference point (rule 3).
 
     Example:
         >>> done = [TrialHistory(i, TrialState.COMPLETE, {1: v}) for i, v in enumerate([0.90, 0.92, 0.94, 0.96])]
@@ -172,17 +202,23 @@ class ParetoTrialPruner(TrialPruner):
         self,
         percentile: float = 25.0,
         n_startup_trials: int = 4,
-        n_warmup_steps: int = 1,
+        n_warmup_steps: int = 2,
         n_min_peers: int = 3,
         min_value: float | None = None,
         margin: float = 0.005,
         directions: Mapping[str, str] | None = None,
+        min_hypervolume_gain: float | None = None,
+        n_neighbors: int = 3,
+        reference: Sequence[float] | None = None,
     ) -> None:
         _check_option("percentile", percentile, float, 0.0, 100.0)
         _check_option("n_startup_trials", n_startup_trials, int, 0)
         _check_option("n_warmup_steps", n_warmup_steps, int, 0)
         _check_option("n_min_peers", n_min_peers, int, 1)
         _check_option("margin", margin, float, 0.0)
+        _check_option("n_neighbors", n_neighbors, int, 1)
+        if min_hypervolume_gain is not None:
+            _check_option("min_hypervolume_gain", min_hypervolume_gain, float, 0.0, 1.0)
         if min_value is not None and not (isinstance(min_value, (int, float)) and math.isfinite(min_value)):
             raise ConfigError(f"min_value must be a finite number or None, but got min_value={min_value!r}.")
         directions = dict(directions or {})
@@ -196,6 +232,9 @@ class ParetoTrialPruner(TrialPruner):
         self.min_value = None if min_value is None else float(min_value)
         self.margin = float(margin)
         self.directions = directions
+        self.min_hypervolume_gain = None if min_hypervolume_gain is None else float(min_hypervolume_gain)
+        self.n_neighbors = n_neighbors
+        self.reference = None if reference is None else np.asarray(reference, dtype=float)
 
     def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
         stop, self.last_reason = self._decide(trial, history)
@@ -210,7 +249,7 @@ class ParetoTrialPruner(TrialPruner):
             return False, f"value {value} at step {step} is not finite"
         if trial.n_steps is not None and step >= trial.n_steps:
             return False, f"step {step} is the last"
-        if step <= self.n_warmup_steps:
+        if step < self.n_warmup_steps:
             return False, f"step {step} is a warm-up step"
         finished = [
             h
@@ -241,6 +280,14 @@ class ParetoTrialPruner(TrialPruner):
                         f"+ largest later gain {max(0.0, max(gains)):.4g} + margin {self.margin:.4g}"
                     )
 
+        if self.min_hypervolume_gain is not None and trial.to_point is not None:
+            adds = self._hypervolume_gain(trial, complete)
+            if adds is not None and adds[0] < self.min_hypervolume_gain:
+                return True, (
+                    f"expected final {adds[1]:.4g} (at step {step}: {value:.4g}) would add "
+                    f"{100 * adds[0]:.3g}% to the front's hypervolume, less than {100 * self.min_hypervolume_gain:g}%"
+                )
+
         peers = [
             h.curve[step]
             for h in finished
@@ -257,6 +304,40 @@ class ParetoTrialPruner(TrialPruner):
                 f"{self.percentile:g}th percentile {threshold:.4g} of {len(peers)} peers"
             )
         return False, f"{value:.4g} at step {step} is not more than {self.margin:.4g} below {threshold:.4g} ({len(peers)} peers)"
+
+    def _hypervolume_gain(self, trial: RunningTrial, complete: Sequence[TrialHistory]) -> tuple[float, float] | None:
+        """(fraction of the front's hypervolume the trial is expected to add, its expected
+        final value), or None when the finished trials give no evidence (rule 3)."""
+        from autoprune.search._pareto import hypervolume, pareto_front
+
+        if self.reference is None:
+            raise TypeError("min_hypervolume_gain needs the hypervolume's reference point (reference=...).")
+        step = trial.step
+        value, last = trial.curve[step], trial.n_steps
+        measured = [h for h in complete if h.point is not None]
+        on_front = [h for h in measured if h.feasible]
+        neighbours = sorted(
+            (abs(h.curve[step] - value), h.curve[last if last is not None else max(h.curve)] - h.curve[step])
+            for h in complete
+            if step in h.curve and (last is None or last in h.curve)
+        )[: self.n_neighbors]
+        gains = [g for _, g in neighbours if math.isfinite(g)]
+        if not on_front or not gains:
+            return None
+        expected = value + max(0.0, float(np.median(gains))) + self.margin
+        point = np.asarray(trial.to_point(expected), dtype=float)
+        unknown = np.isnan(point)
+        if unknown.any():  # e.g. latency: no better than that of smaller models
+            smaller = [h.point for h in measured if self._no_worse(h.objectives, trial.objectives)]
+            if not smaller:
+                return None
+            point[unknown] = np.max(np.asarray(smaller, dtype=float)[:, unknown], axis=0)
+        points = np.asarray([h.point for h in on_front], dtype=float)
+        front = points[pareto_front(points)]
+        now = hypervolume(front, self.reference)
+        if not now > 0:
+            return None
+        return (hypervolume(np.vstack([front, point]), self.reference) - now) / now, expected
 
     def _no_worse(self, peer: Mapping[str, float], candidate: Mapping[str, float]) -> bool:
         """True when ``peer`` is at least as good as ``candidate`` on every shared objective."""
@@ -344,6 +425,8 @@ _OPTIONS: dict[str, dict[str, tuple[Any, float, float | None]]] = {
         "n_warmup_steps": (int, 0, None),
         "n_min_peers": (int, 1, None),
         "margin": (float, 0.0, None),
+        "min_hypervolume_gain": (float, 0.0, 1.0),
+        "n_neighbors": (int, 1, None),
     },
 }
 _SINGLE_OBJECTIVE = ("median", "hyperband", "successive_halving")
@@ -374,6 +457,7 @@ def make_trial_pruner(
     *,
     directions: Mapping[str, str] | None = None,
     study_direction: str = "maximize",
+    reference: Sequence[float] | None = None,
 ) -> TrialPruner:
     """Build the trial pruner a search space names.
 
@@ -385,6 +469,8 @@ def make_trial_pruner(
         directions: ``{measure: "min" | "max"}`` of the measures ``pareto`` compares.
         study_direction: ``maximize`` or ``minimize``, of a single-objective study
             (Optuna's pruners).
+        reference: the hypervolume's reference point (``pareto`` with
+            ``min_hypervolume_gain``).
 
     Returns:
         :class:`NoTrialPruner`, :class:`ParetoTrialPruner`, or an
@@ -426,7 +512,7 @@ def make_trial_pruner(
     if name == "none":
         return NoTrialPruner()
     if name == "pareto":
-        return ParetoTrialPruner(**options, min_value=min_value, directions=directions)
+        return ParetoTrialPruner(**options, min_value=min_value, directions=directions, reference=reference)
     if study_direction not in ("maximize", "minimize"):
         raise ConfigError(
             f"study_direction must be maximize or minimize, but got study_direction={study_direction!r}."

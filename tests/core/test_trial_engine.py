@@ -68,9 +68,16 @@ def test_callback_stop_returns_pruned_with_partial_curve(cnn):
 
     result = run_trial(task, Recipe(finetune_epochs=4), baseline, callback=stop_at_two, latency=FAST)
     assert result.status is TrialStatus.PRUNED
-    assert [s for s, _ in result.curve] == [1, 2]
+    assert [s for s, _ in result.curve] == [s for s, _ in seen] == [0, 1, 2]  # 0: before fine-tuning
     assert result.finetune_epochs_run == 2
     assert seen[0][1] == ["accuracy", "params_nonzero", "params_total"]
+
+
+def test_a_trial_stopped_before_fine_tuning_spends_no_epoch(cnn):
+    task, baseline = cnn
+    result = run_trial(task, Recipe(finetune_epochs=4), baseline, callback=lambda step, m: True, latency=FAST)
+    assert result.status is TrialStatus.PRUNED and result.finetune_epochs_run == 0
+    assert [s for s, _ in result.curve] == [0] and result.accuracy == result.curve[0][1]
 
 
 def test_seeded_trials_are_reproducible(cnn):

@@ -85,7 +85,7 @@ def test_never_stops_before_startup_trials_warmup_or_at_the_last_step() -> None:
     assert not PRUNER.should_stop(candidate(0.10), pruned_only)  # 0 complete of 4
     assert "0 of 4 startup trials complete" in PRUNER.last_reason
     assert not PRUNER.should_stop(candidate(0.10), HISTORY[:3])
-    warm = ParetoTrialPruner(n_warmup_steps=1)
+    warm = ParetoTrialPruner(n_warmup_steps=2)
     assert not warm.should_stop(candidate(0.10, step=1), HISTORY)  # step 1 is a warm-up step
     assert warm.should_stop(candidate(0.10, step=2), HISTORY)
     assert not PRUNER.should_stop(candidate(0.10, n_steps=1), HISTORY)  # the work is done
@@ -126,6 +126,53 @@ def test_the_bar_rule_extrapolates_only_from_trials_as_far_behind() -> None:
     assert not bar.should_stop(candidate(0.60, size=500.0, n_steps=6), [*leaders, laggard])
 
 
+def test_step_0_before_fine_tuning_is_decided_like_any_step() -> None:
+    history = [TrialHistory(i, COMPLETE, {0: v, 1: v + 0.1}) for i, v in enumerate([0.50, 0.52, 0.54, 0.56])]
+    assert PRUNER.should_stop(RunningTrial(9, {0: 0.30}), history)  # n_warmup_steps=0
+    assert not ParetoTrialPruner(n_warmup_steps=1).should_stop(RunningTrial(9, {0: 0.30}), history)
+
+
+# rule 3: accuracy (points below a 0.90 baseline) and size ratio, reference (5, 1). The
+# front: A (0 points, size 0.5) and B (2 points, size 0.2), hypervolume
+# 5 * 0.5 + 3 * 0.8 - 3 * 0.5 = 3.4; both gained 0.05 from step 1 to step 2.
+FRONT = [
+    TrialHistory(0, COMPLETE, {1: 0.85, 2: 0.90}, {"params_nonzero": 500}, point=(0.0, 0.5)),
+    TrialHistory(1, COMPLETE, {1: 0.83, 2: 0.88}, {"params_nonzero": 200}, point=(2.0, 0.2)),
+]
+HV_RULE = ParetoTrialPruner(n_startup_trials=2, n_warmup_steps=0, n_min_peers=10, margin=0.0,
+                            min_hypervolume_gain=0.02, reference=(5.0, 1.0))
+
+
+def sized(value: float, size: float, params: float = 400) -> RunningTrial:
+    return RunningTrial(9, {1: value}, {"params_nonzero": params}, n_steps=2,
+                        to_point=lambda final: (100 * (0.90 - final), size))
+
+
+def test_a_trial_expected_to_add_too_little_hypervolume_stops() -> None:
+    # expected final 0.80 + 0.05 = 0.85: 5 points below, on the reference: adds nothing
+    assert HV_RULE.should_stop(sized(0.80, 0.4), FRONT)
+    assert "would add 0% to the front's hypervolume, less than 2%" in HV_RULE.last_reason
+    # expected 0.89 at size 0.4: adds [1, 5] x [0.4, 1] less what A and B cover, 2.4 - 2.3 = 0.1,
+    # 2.9% of 3.4
+    assert not HV_RULE.should_stop(sized(0.84, 0.4), FRONT)
+    strict = ParetoTrialPruner(n_startup_trials=2, n_warmup_steps=0, n_min_peers=10, margin=0.0,
+                               min_hypervolume_gain=0.03, reference=(5.0, 1.0))
+    assert strict.should_stop(sized(0.84, 0.4), FRONT)
+    assert "would add 2.94%" in strict.last_reason
+
+
+def test_the_hypervolume_rule_estimates_unmeasured_axes_from_smaller_front_members() -> None:
+    # size not measured yet (NaN): no worse than B's 0.2, the front member with fewer params
+    assert HV_RULE.should_stop(sized(0.80, float("nan")), FRONT)
+    # a trial smaller than every front member: nothing to estimate from, so no stop
+    assert not HV_RULE.should_stop(sized(0.80, float("nan"), params=100), FRONT)
+    # no front yet (no feasible complete trial): no stop
+    unfit = [TrialHistory(h.number, COMPLETE, h.curve, h.objectives, h.point, feasible=False) for h in FRONT]
+    assert not HV_RULE.should_stop(sized(0.80, 0.4), unfit)
+    # but an infeasible trial's size still bounds the estimate
+    assert HV_RULE.should_stop(sized(0.80, float("nan")), [*FRONT[:1], unfit[1]])
+
+
 def test_history_states_may_be_plain_strings() -> None:
     history = [TrialHistory(i, "complete", {1: v}) for i, v in enumerate([0.90, 0.92, 0.94, 0.96])]
     assert history[0].state is TrialState.COMPLETE
@@ -145,6 +192,8 @@ def test_no_trial_pruner() -> None:
         ({"n_startup_trials": -1}, r"n_startup_trials must be an integer >= 0, but got n_startup_trials=-1"),
         ({"n_min_peers": 0}, r"n_min_peers must be an integer >= 1"),
         ({"n_warmup_steps": 1.5}, r"n_warmup_steps must be an integer >= 0"),
+        ({"min_hypervolume_gain": 2}, r"min_hypervolume_gain must be a number in \[0, 1\], but got min_hypervolume_gain=2"),
+        ({"n_neighbors": 0}, r"n_neighbors must be an integer >= 1"),
         ({"min_value": float("nan")}, r"min_value must be a finite number or None"),
         ({"directions": {"size_bytes": "down"}}, r"directions\['size_bytes'\] must be min or max"),
     ],
