@@ -17,7 +17,8 @@ contribute least were stopped too while at most ``--max-loss`` of the hypervolum
 Commands (digits: about 15 s a seed; Fashion-MNIST: about 2 minutes a seed)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/replay_pruner.py record digits-mlp --seeds 0 1 2 10 11 12
-    python benchmarks/replay_pruner.py replay digits-mlp --percentile 90 --warmup 1 --peers 3 --margin 0.01
+    python benchmarks/replay_pruner.py replay digits-mlp --seeds 10 11 12 --min-gain 0.003 --neighbors 2 \
+        --margin 0.005 --warmup 0 --percentile 90 --peers 3
     python benchmarks/replay_pruner.py bound digits-mlp
 """
 
@@ -120,8 +121,8 @@ def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, f
     return lossless, spent(kept), loss
 
 
-def _recordings(task: str) -> list[Path]:
-    files = sorted(RECORDS.glob(f"{task}-*.json"))
+def _recordings(task: str, seeds: Sequence[int] | None) -> list[Path]:
+    files = sorted(p for p in RECORDS.glob(f"{task}-*.json") if seeds is None or int(p.stem.rsplit("-", 1)[1]) in seeds)
     if not files:
         sys.exit(f"no recordings in {RECORDS}: run `record {task}` first")
     return files
@@ -130,7 +131,7 @@ def _recordings(task: str) -> list[Path]:
 def bound(task: str, args: argparse.Namespace) -> None:
     space = load_space(bench.SPACES_DIR / f"{task}.yaml")
     rows = []
-    for path in _recordings(task):
+    for path in _recordings(task, args.seeds):
         rows.append((path.stem.rsplit("-", 1)[1], *bound_one(json.loads(path.read_text()), space, args.max_loss)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f} stopping every trial off the front; "
               f"{rows[-1][2]:.2f} also stopping front members ({100 * rows[-1][3]:.1f}% lost)")
@@ -141,7 +142,7 @@ def bound(task: str, args: argparse.Namespace) -> None:
 def replay(task: str, args: argparse.Namespace) -> None:
     space = load_space(bench.SPACES_DIR / f"{task}.yaml")
     rows = []
-    for path in _recordings(task):
+    for path in _recordings(task, args.seeds):
         data = json.loads(path.read_text())
         pruner = ParetoTrialPruner(percentile=args.percentile, n_startup_trials=args.startup,
                                    n_warmup_steps=args.warmup, n_min_peers=args.peers, margin=args.margin,
@@ -159,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli = parser(__doc__)
     cli.add_argument("command", choices=["record", "replay", "bound"])
     cli.add_argument("task", choices=bench.TASKS)
-    cli.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    cli.add_argument("--seeds", nargs="+", type=int, default=None,
+                     help="record: seeds to run (default 0 1 2); replay, bound: recordings to use (default all)")
     cli.add_argument("--trials", type=int, default=None, help="record: trials per run (default: the benchmark's)")
     cli.add_argument("--percentile", type=float, default=90.0)
     cli.add_argument("--warmup", type=int, default=1, help="n_warmup_steps")
@@ -171,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = cli.parse_args(argv)
     if args.command == "record":
-        record(args.task, args.seeds, args.trials or bench.SAME_TRIALS[args.task])
+        record(args.task, args.seeds or [0, 1, 2], args.trials or bench.SAME_TRIALS[args.task])
     elif args.command == "replay":
         replay(args.task, args)
     else:
