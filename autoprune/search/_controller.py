@@ -475,7 +475,7 @@ class _Search:
 
     def _point(self, known: dict[str, float], accuracy: float) -> np.ndarray:
         """A running trial's point on the front if it ended at ``accuracy``; NaN where a
-        measure is taken only at the end (latency)."""
+        measure is taken only at the end (latency, size)."""
         base = self.base_measures
         measures = {o.name: None for o in self.space.objectives} | known | {
             "accuracy": accuracy, "accuracy_drop": base["accuracy"] - accuracy}

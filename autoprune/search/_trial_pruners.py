@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from autoprune.errors import ConfigError
+from autoprune.search._pareto import hypervolume, pareto_front
 
 __all__ = [
     "TRIAL_PRUNERS",
@@ -172,9 +173,10 @@ class ParetoTrialPruner(TrialPruner):
        estimated as the worst value among the complete trials that are no worse than it
        on the measures both know (a model with no more parameters is no slower). It stops
        when that point would add less than ``min_hypervolume_gain`` of the hypervolume of
-       the front (the feasible ``TrialHistory.point`` of the complete trials; ``reference``). A front
-       is crowded where trials keep landing, so this rule stops most trials whose
-       recipe only refines a part of the front already well covered.
+       the front (the feasible points among ``TrialHistory.point``; ``reference``). A
+       front is crowded where the sampler keeps proposing, so this rule stops most trials
+       that would only refine a part of the front already well covered, often before
+       they fine-tune (step 0).
 
     No stop is taken at a trial's last step (``RunningTrial.n_steps``).
 
@@ -308,8 +310,6 @@ class ParetoTrialPruner(TrialPruner):
     def _hypervolume_gain(self, trial: RunningTrial, complete: Sequence[TrialHistory]) -> tuple[float, float] | None:
         """(fraction of the front's hypervolume the trial is expected to add, its expected
         final value), or None when the finished trials give no evidence (rule 3)."""
-        from autoprune.search._pareto import hypervolume, pareto_front
-
         if self.reference is None:
             raise TypeError("min_hypervolume_gain needs the hypervolume's reference point (reference=...).")
         step = trial.step

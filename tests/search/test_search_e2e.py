@@ -82,6 +82,22 @@ def test_pareto_trial_pruner_stops_trials_that_never_enter_the_front(make_space,
     assert len([r for r in result.trials if r.state in ("complete", "pruned")]) == 10
 
 
+def test_hypervolume_rule_stops_trials_before_they_fine_tune(make_space, tmp_path):
+    # the peer rule is off (too few peers): every stop here is the hypervolume rule's
+    space = make_space(**{
+        "trial_pruner: none": "trial_pruner: {name: pareto, n_startup_trials: 2, n_warmup_steps: 0, "
+                              "n_min_peers: 1000, min_hypervolume_gain: 0.05, n_neighbors: 2}",
+        "budget: {trials: 12}": "budget: {trials: 8}",
+    })
+    result = search(space, options=RunOptions(out=tmp_path / "run", **QUIET))
+    pruned = [r for r in result.trials if r.state == "pruned"]
+    assert any(r.measures["finetune_epochs_run"] == 0 and r.curve[-1][0] == 0 for r in pruned), \
+        [(r.state, r.curve) for r in result.trials]
+    assert all("stopped by the pareto trial pruner" in r.reason for r in pruned)
+    assert not {r.number for r in pruned} & {r.number for r in result.pareto_front}
+    assert len([r for r in result.trials if r.state in ("complete", "pruned")]) == 8
+
+
 @pytest.mark.parametrize("fmt", ["state_dict", "torch_export", "onnx"])
 def test_export_of_a_front_member_reloads_and_matches(make_space, fmt, tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnxruntime") if fmt == "onnx" else None
