@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoprune.search import RunOptions, SearchSpace, default_reference, load_space, pareto_front, search
+from autoprune.search import RunOptions, SearchSpace, load_space, pareto_front, search
 from autoprune.search._trial_pruners import ParetoTrialPruner, RunningTrial, TrialHistory
 
 import search_vs_grid as bench
@@ -121,8 +121,12 @@ def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, f
     return lossless, spent(kept), loss
 
 
+def _seed(path: Path) -> int:
+    return int(path.stem.rsplit("-", 1)[1])  # <task>-<seed>.json
+
+
 def _recordings(task: str, seeds: Sequence[int] | None) -> list[Path]:
-    files = sorted(p for p in RECORDS.glob(f"{task}-*.json") if seeds is None or int(p.stem.rsplit("-", 1)[1]) in seeds)
+    files = sorted(p for p in RECORDS.glob(f"{task}-*.json") if seeds is None or _seed(p) in seeds)
     if not files:
         sys.exit(f"no recordings in {RECORDS}: run `record {task}` first")
     return files
@@ -132,7 +136,7 @@ def bound(task: str, args: argparse.Namespace) -> None:
     space = load_space(bench.SPACES_DIR / f"{task}.yaml")
     rows = []
     for path in _recordings(task, args.seeds):
-        rows.append((path.stem.rsplit("-", 1)[1], *bound_one(json.loads(path.read_text()), space, args.max_loss)))
+        rows.append((_seed(path), *bound_one(json.loads(path.read_text()), space, args.max_loss)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f} stopping every trial off the front; "
               f"{rows[-1][2]:.2f} also stopping front members ({100 * rows[-1][3]:.1f}% lost)")
     print(f"median: {statistics.median(r[1] for r in rows):.2f} with no loss, "
@@ -148,8 +152,8 @@ def replay(task: str, args: argparse.Namespace) -> None:
                                    n_warmup_steps=args.warmup, n_min_peers=args.peers, margin=args.margin,
                                    min_value=space.min_accuracy(data["baseline_accuracy"]),
                                    min_hypervolume_gain=args.min_gain, n_neighbors=args.neighbors,
-                                   reference=space.reference_point or default_reference(space.objectives))
-        rows.append((path.stem.rsplit("-", 1)[1], *replay_one(data, pruner, space)))
+                                   reference=space.hypervolume_reference)
+        rows.append((_seed(path), *replay_one(data, pruner, space)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f}, hypervolume loss {100 * rows[-1][2]:.1f}%, "
               f"{rows[-1][3]} stopped")
     print(f"median: epochs {statistics.median(r[1] for r in rows):.2f}, "

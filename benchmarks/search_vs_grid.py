@@ -74,7 +74,6 @@ from autoprune.search import (
     RunOptions,
     SearchSpace,
     TrialRecord,
-    default_reference,
     hypervolume,
     load_space,
     normalize,
@@ -161,9 +160,8 @@ def front_hypervolume(points: Sequence[Sequence[float]], space: SearchSpace) -> 
     not applied), with the space's reference point."""
     if not points:
         return 0.0
-    reference = space.reference_point or default_reference(space.objectives)
     arr = np.array(points, dtype=float)
-    return hypervolume(arr[pareto_front(arr)], reference)
+    return hypervolume(arr[pareto_front(arr)], space.hypervolume_reference)
 
 
 def make_point(label: str, measures: dict[str, Any], baseline: dict[str, float], space: SearchSpace,

@@ -34,14 +34,13 @@ from autoprune.search._backends import (
 )
 from autoprune.search._executors import Executor, LocalExecutor, TrialJob, TrialOutcome
 from autoprune.search._pareto import (
-    default_reference,
     hypervolume,
     hypervolume_history,
     knee_point,
     normalize,
     pareto_front,
 )
-from autoprune.search._space import SearchSpace, constraint_violations, load_space
+from autoprune.search._space import Objective, SearchSpace, constraint_violations, load_space
 from autoprune.search._trial_pruners import (
     RunningTrial,
     TrialHistory,
@@ -236,6 +235,11 @@ def trial_baseline(baseline: dict[str, float], measures: dict[str, Any]) -> dict
     return out
 
 
+def record_point(record: rec.TrialRecord, baseline: dict[str, float], objectives: Sequence[Objective]) -> np.ndarray:
+    """A finished trial's objectives as a point of the front (normalised, to minimise)."""
+    return normalize(record.measures, trial_baseline(baseline, record.measures), objectives)
+
+
 def _feasible_front(space: SearchSpace, baseline: dict[str, float],
                     records: Sequence[rec.TrialRecord]) -> tuple[list[rec.TrialRecord], np.ndarray]:
     """Mark feasibility; return the feasible non-dominated records and their normalised points."""
@@ -250,19 +254,14 @@ def _feasible_front(space: SearchSpace, baseline: dict[str, float],
             candidates.append(r)
     if not candidates:
         return [], np.empty((0, len(objectives)))
-    points = np.array([normalize(r.measures, trial_baseline(baseline, r.measures), objectives) for r in candidates])
+    points = np.array([record_point(r, baseline, objectives) for r in candidates])
     idx = list(pareto_front(points))
     return [candidates[i] for i in idx], points[idx]
 
 
-def reference_point(space: SearchSpace) -> list[float]:
-    """The hypervolume's reference point: the space's, or :func:`default_reference`."""
-    return [float(v) for v in (space.reference_point or default_reference(list(space.objectives)))]
-
-
 def compute_front(space: SearchSpace, baseline: dict[str, float], records: Sequence[rec.TrialRecord]):
     """Mark feasibility; return (front records, hypervolume, knee record, reference point)."""
-    reference = reference_point(space)
+    reference = space.hypervolume_reference
     front, points = _feasible_front(space, baseline, records)
     if not front:
         return [], 0.0, None, reference
@@ -443,7 +442,7 @@ class _Search:
 
     def _make_trial_pruner(self, min_value: float | None) -> Any:
         return make_trial_pruner(self.space.trial_pruner, len(self.space.objectives), min_value=min_value,
-                                 study_direction=self.space.directions[0], reference=reference_point(self.space))
+                                 study_direction=self.space.directions[0], reference=self.space.hypervolume_reference)
 
     def _tally(self, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
         """Counts the budget checks use, from trials just read (not a query per check)."""
@@ -571,8 +570,7 @@ class _Search:
         """A finished trial as the trial pruner sees it (``feasible`` set by compute_front)."""
         point = None
         if record.state == "complete" and record.measures:
-            point = tuple(normalize(record.measures, trial_baseline(self.base_measures, record.measures),
-                                    list(self.space.objectives)).tolist())
+            point = tuple(record_point(record, self.base_measures, list(self.space.objectives)).tolist())
         return TrialHistory(
             number=record.number, curve={int(s): float(v) for s, v in record.curve},
             objectives={k: float(v) for k, v in record.measures.items() if isinstance(v, (int, float))
@@ -657,7 +655,7 @@ def hypervolume_over_trials(result: SearchResult) -> list[float]:
     objectives = list(result.space.objectives)
     nan_row = [math.nan] * len(objectives)
     points = [
-        normalize(r.measures, trial_baseline(result.baseline, r.measures), objectives)
+        record_point(r, result.baseline, objectives)
         if r.state == "complete" and r.feasible else nan_row
         for r in sorted(result.trials, key=lambda r: r.number) if r.state in ("complete", "pruned", "failed")
     ]

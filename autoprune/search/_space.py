@@ -319,6 +319,11 @@ class SearchSpace:
         default = default_reference(self.objectives)
         return [float(self.reference.get(o.name, d)) for o, d in zip(self.objectives, default)]
 
+    @property
+    def hypervolume_reference(self) -> list[float]:
+        """The reference point in effect: :attr:`reference_point`, or the default one."""
+        return self.reference_point or [float(v) for v in default_reference(self.objectives)]
+
     def warm_start_recipes(self) -> list[Recipe]:
         """The recipes to try first (each representable in the space, checked on load)."""
         return list(self.warm_start)

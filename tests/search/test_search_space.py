@@ -388,3 +388,5 @@ def test_min_accuracy_and_reference_point() -> None:
     assert space_with(constraints=[]).min_accuracy(0.97) is None
     assert space.reference_point is None
     assert space_with(reference_point={"latency_ms": 0.8}).reference_point == [5.0, 0.8, 1.0]
+    assert space.hypervolume_reference == [5.0, 1.0, 1.0]  # the default when the file sets none
+    assert space_with(reference_point={"latency_ms": 0.8}).hypervolume_reference == [5.0, 0.8, 1.0]
