@@ -9,6 +9,11 @@ hypervolume it would have lost (the stopped trials' models removed; same referen
 as the benchmark). A replay keeps the sampler's trajectory fixed: a live run also changes
 which recipes TPE proposes next, so live losses can be larger (see benchmarks/README.md).
 
+``predict`` prints how far rule 3's expected final accuracy (``--neighbors``,
+``--neighbor-percentile``, no margin) lands from where each recorded trial really ended,
+at step 0 (right after pruning) and step 1, beside the estimate rule 3 used before: the
+trial's value now plus the median gain of the finished trials closest to it in value.
+
 ``bound`` prints, per recorded run, what no early-stopping rule can beat at the same
 trials: the epochs spent if every trial that did not end on the run's front had stopped
 before fine-tuning (no hypervolume lost), and if, besides, the front members that
@@ -19,6 +24,7 @@ Commands (digits: about 15 s a seed; Fashion-MNIST: about 2 minutes a seed)::
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/replay_pruner.py record digits-mlp --seeds 0 1 2 10 11 12
     python benchmarks/replay_pruner.py replay digits-mlp --seeds 10 11 12 --min-gain 0.003 --neighbors 2 \
         --margin 0.005 --warmup 0 --percentile 90 --peers 3
+    python benchmarks/replay_pruner.py predict digits-mlp --neighbors 2
     python benchmarks/replay_pruner.py bound digits-mlp
 """
 
@@ -121,6 +127,43 @@ def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, f
     return lossless, spent(kept), loss
 
 
+def prediction_errors(data: dict, pruner: ParetoTrialPruner, step: int) -> list[tuple[float, float]]:
+    """(rule 3's error, the value-neighbours' error) in points for every trial of one run that
+    reports ``step`` before its last, predicted from the trials before it as if all completed."""
+    errors = []
+    for number, t in enumerate(data["trials"]):
+        curve = {int(s): v for s, v in t["curve"].items()}
+        last = t["n_steps"]
+        if step not in curve or step >= last or last not in curve:
+            continue
+        before = [TrialHistory(n, "complete", {int(s): v for s, v in h["curve"].items()}, h["objectives"])
+                  for n, h in enumerate(data["trials"][:number])]
+        expected = pruner._expected_final(RunningTrial(number, {step: curve[step]}, t["objectives"], n_steps=last),
+                                          before)
+        closest = sorted((h for h in before if step in h.curve and last in h.curve),
+                         key=lambda h: abs(h.curve[step] - curve[step]))[:pruner.n_neighbors]
+        if expected is None or not closest:
+            continue
+        by_value = curve[step] + max(0.0, statistics.median(h.curve[last] - h.curve[step] for h in closest))
+        errors.append((100 * (curve[last] - expected), 100 * (curve[last] - by_value)))
+    return errors
+
+
+def predict(task: str, args: argparse.Namespace) -> None:
+    pruner = ParetoTrialPruner(margin=0.0, n_neighbors=args.neighbors, neighbor_percentile=args.neighbor_percentile)
+    for step in (0, 1):
+        errors = [e for path in _recordings(task, args.seeds)
+                  for e in prediction_errors(json.loads(path.read_text()), pruner, step)]
+        if not errors:
+            print(f"step {step}: no trial to predict")
+            continue
+        for label, values in (("closest in size (rule 3)", [e[0] for e in errors]),
+                              ("closest in value, + median gain", [e[1] for e in errors])):
+            arr = np.abs(values)
+            print(f"step {step}, {label:<32}: mean absolute error {arr.mean():.2f} points, "
+                  f"90th percentile {np.percentile(arr, 90):.2f}, worst {arr.max():.2f} ({len(arr)} trials)")
+
+
 def _seed(path: Path) -> int:
     return int(path.stem.rsplit("-", 1)[1])  # <task>-<seed>.json
 
@@ -152,6 +195,7 @@ def replay(task: str, args: argparse.Namespace) -> None:
                                    n_warmup_steps=args.warmup, n_min_peers=args.peers, margin=args.margin,
                                    min_value=space.min_accuracy(data["baseline_accuracy"]),
                                    min_hypervolume_gain=args.min_gain, n_neighbors=args.neighbors,
+                                   neighbor_percentile=args.neighbor_percentile,
                                    reference=space.hypervolume_reference)
         rows.append((_seed(path), *replay_one(data, pruner, space)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f}, hypervolume loss {100 * rows[-1][2]:.1f}%, "
@@ -162,10 +206,11 @@ def replay(task: str, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cli = parser(__doc__)
-    cli.add_argument("command", choices=["record", "replay", "bound"])
+    cli.add_argument("command", choices=["record", "replay", "predict", "bound"])
     cli.add_argument("task", choices=bench.TASKS)
     cli.add_argument("--seeds", nargs="+", type=int, default=None,
-                     help="record: seeds to run (default 0 1 2); replay, bound: recordings to use (default all)")
+                     help="record: seeds to run (default 0 1 2); replay, predict, bound: recordings to use "
+                          "(default all)")
     cli.add_argument("--trials", type=int, default=None, help="record: trials per run (default: the benchmark's)")
     cli.add_argument("--percentile", type=float, default=90.0)
     cli.add_argument("--warmup", type=int, default=1, help="n_warmup_steps")
@@ -174,12 +219,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--margin", type=float, default=0.01)
     cli.add_argument("--min-gain", type=float, default=None, help="min_hypervolume_gain (default: rule off)")
     cli.add_argument("--neighbors", type=int, default=3, help="n_neighbors")
+    cli.add_argument("--neighbor-percentile", type=float, default=50.0, help="neighbor_percentile")
     cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = cli.parse_args(argv)
     if args.command == "record":
         record(args.task, args.seeds or [0, 1, 2], args.trials or bench.SAME_TRIALS[args.task])
     elif args.command == "replay":
         replay(args.task, args)
+    elif args.command == "predict":
+        predict(args.task, args)
     else:
         bound(args.task, args)
     return 0

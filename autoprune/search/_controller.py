@@ -275,6 +275,7 @@ class _Running:
     trial: optuna.Trial
     recipe: Recipe
     curve: list[list[float]] = field(default_factory=list)
+    stop_reason: str = ""  # the trial pruner's, when it said stop
 
 
 class _Search:
@@ -470,7 +471,10 @@ class _Search:
         current = RunningTrial(number=number, curve={int(s): v for s, v in running.curve},
                                objectives=known, n_steps=self._n_reports(running.recipe),
                                optuna_trial=running.trial, to_point=lambda final: self._point(known, final))
-        return bool(self.trial_pruner.should_stop(current, self.history))
+        stop = bool(self.trial_pruner.should_stop(current, self.history))
+        if stop:
+            running.stop_reason = self.trial_pruner.last_reason
+        return stop
 
     def _point(self, known: dict[str, float], accuracy: float) -> np.ndarray:
         """A running trial's point on the front if it ended at ``accuracy``; NaN where a
@@ -502,7 +506,9 @@ class _Search:
             backend.tell_stopped(trial, pruned=False)
         elif result.status is TrialStatus.PRUNED:
             trial.set_user_attr(rec.MEASURES, _finite(result.measures()))
-            trial.set_user_attr(rec.REASON, f"stopped by the {self.space.trial_pruner.name} trial pruner at step {curve[-1][0] if curve else 0}")
+            why = f": {running.stop_reason}" if running.stop_reason else ""
+            trial.set_user_attr(rec.REASON, f"stopped by the {self.space.trial_pruner.name} trial pruner at step "
+                                            f"{curve[-1][0] if curve else 0}{why}")
             backend.tell_stopped(trial, pruned=True)
         else:
             measures = result.measures()

@@ -117,6 +117,12 @@ class TrialHistory:
         return self.curve[max(self.curve)] if self.curve else None
 
 
+def _size_distance(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """How far apart two trials are on the positive measures both know, on a log scale
+    (a model of 2k parameters is as far from 4k as 20k is from 40k)."""
+    return sum(abs(math.log(a[k]) - math.log(b[k])) for k in a.keys() & b.keys() if a[k] > 0 and b[k] > 0)
+
+
 class TrialPruner(abc.ABC):
     """Decides, after each fine-tune epoch, whether a running trial should stop."""
 
@@ -165,10 +171,17 @@ class ParetoTrialPruner(TrialPruner):
        ``final - value(s)`` over the complete trials whose value at ``s`` was no higher
        than this trial's and that ran at least as many steps as this one will (none: no
        stop).
-    3. **Cannot add to the front.** With ``min_hypervolume_gain`` set, its expected
-       final value is ``value(s) + max(0, median gain) + margin``: the median, over the
-       ``n_neighbors`` complete trials closest to it in value at ``s`` that reached its
-       last step, of what they gained from ``s`` to that step. Its point is
+    3. **Cannot add to the front.** With ``min_hypervolume_gain`` set, its final value
+       is predicted from the ``n_neighbors`` complete trials closest to it in size (the
+       measures both know, e.g. ``params_nonzero``, compared on a log scale; ties by
+       value at ``s``) that reported ``s`` and its last step ``L``
+       (``RunningTrial.n_steps``; without it rule 3 does not stop): each predicts its
+       own value at ``L`` plus the share ``s / L`` of the trial's lead over it at ``s``.
+       Right after pruning (``s = 0``) the damage says little about what fine-tuning
+       recovers, so the prediction is what models of that size reached; by the last
+       step the trial's own curve is all that counts. The expected final value is the
+       ``neighbor_percentile``-th percentile of these predictions (50: the median, 100:
+       the most optimistic), at least ``value(s)``, plus ``margin``. Its point is
        ``RunningTrial.to_point(expected)``; an axis not measured yet (latency) is
        estimated as the worst value among the complete trials that are no worse than it
        on the measures both know (a model with no more parameters is no slower). It stops
@@ -191,7 +204,10 @@ class ParetoTrialPruner(TrialPruner):
         directions: ``{measure: "min" | "max"}`` for the ``objectives`` compared.
         min_hypervolume_gain: fraction of the front's hypervolume a trial must be
             expected to add (rule 3), or None (rule 3 off).
-        n_neighbors: complete trials whose gains rule 3 takes the median of.
+        n_neighbors: complete trials of the closest size that predict a trial's final
+            value (rule 3).
+        neighbor_percentile: in [0, 100], the percentile of their predictions that rule 3
+            expects (higher is more optimistic: fewer stops).
         reference: the hypervolume's reference point (rule 3).
 
     Example:
@@ -211,6 +227,7 @@ class ParetoTrialPruner(TrialPruner):
         directions: Mapping[str, str] | None = None,
         min_hypervolume_gain: float | None = None,
         n_neighbors: int = 3,
+        neighbor_percentile: float = 50.0,
         reference: Sequence[float] | None = None,
     ) -> None:
         _check_option("percentile", percentile, float, 0.0, 100.0)
@@ -219,6 +236,7 @@ class ParetoTrialPruner(TrialPruner):
         _check_option("n_min_peers", n_min_peers, int, 1)
         _check_option("margin", margin, float, 0.0)
         _check_option("n_neighbors", n_neighbors, int, 1)
+        _check_option("neighbor_percentile", neighbor_percentile, float, 0.0, 100.0)
         if min_hypervolume_gain is not None:
             _check_option("min_hypervolume_gain", min_hypervolume_gain, float, 0.0, 1.0)
         if min_value is not None and not (isinstance(min_value, (int, float)) and math.isfinite(min_value)):
@@ -236,6 +254,7 @@ class ParetoTrialPruner(TrialPruner):
         self.directions = directions
         self.min_hypervolume_gain = None if min_hypervolume_gain is None else float(min_hypervolume_gain)
         self.n_neighbors = n_neighbors
+        self.neighbor_percentile = float(neighbor_percentile)
         self.reference = None if reference is None else np.asarray(reference, dtype=float)
 
     def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
@@ -312,19 +331,11 @@ class ParetoTrialPruner(TrialPruner):
         final value), or None when the finished trials give no evidence (rule 3)."""
         if self.reference is None:
             raise TypeError("min_hypervolume_gain needs the hypervolume's reference point (reference=...).")
-        step = trial.step
-        value, last = trial.curve[step], trial.n_steps
         measured = [h for h in complete if h.point is not None]
         on_front = [h for h in measured if h.feasible]
-        neighbours = sorted(
-            (abs(h.curve[step] - value), h.curve[last if last is not None else max(h.curve)] - h.curve[step])
-            for h in complete
-            if step in h.curve and (last is None or last in h.curve)
-        )[: self.n_neighbors]
-        gains = [g for _, g in neighbours if math.isfinite(g)]
-        if not on_front or not gains:
+        expected = self._expected_final(trial, complete)
+        if not on_front or expected is None:
             return None
-        expected = value + max(0.0, float(np.median(gains))) + self.margin
         point = np.asarray(trial.to_point(expected), dtype=float)
         unknown = np.isnan(point)
         if unknown.any():  # e.g. latency: no better than that of smaller models
@@ -338,6 +349,23 @@ class ParetoTrialPruner(TrialPruner):
         if not now > 0:
             return None
         return (hypervolume(np.vstack([front, point]), self.reference) - now) / now, expected
+
+    def _expected_final(self, trial: RunningTrial, complete: Sequence[TrialHistory]) -> float | None:
+        """Rule 3's expected final value: predicted by the complete trials closest in size
+        (None without a known budget, ``RunningTrial.n_steps``, or trials that reached it)."""
+        step, last = trial.step, trial.n_steps
+        if last is None:
+            return None
+        value = trial.curve[step]
+        references = [h for h in complete if step in h.curve and last in h.curve
+                      and math.isfinite(h.curve[step]) and math.isfinite(h.curve[last])]
+        if not references:
+            return None
+        nearest = sorted(references, key=lambda h: (_size_distance(h.objectives, trial.objectives),
+                                                    abs(h.curve[step] - value)))[: self.n_neighbors]
+        carried = step / last  # how much of its lead at this step a trial keeps (0 < last: not the last step)
+        predictions = [h.curve[last] + carried * (value - h.curve[step]) for h in nearest]
+        return max(value, float(np.percentile(predictions, self.neighbor_percentile))) + self.margin
 
     def _no_worse(self, peer: Mapping[str, float], candidate: Mapping[str, float]) -> bool:
         """True when ``peer`` is at least as good as ``candidate`` on every shared objective."""
@@ -427,6 +455,7 @@ _OPTIONS: dict[str, dict[str, tuple[Any, float, float | None]]] = {
         "margin": (float, 0.0, None),
         "min_hypervolume_gain": (float, 0.0, 1.0),
         "n_neighbors": (int, 1, None),
+        "neighbor_percentile": (float, 0.0, 100.0),
     },
 }
 _SINGLE_OBJECTIVE = ("median", "hyperband", "successive_halving")

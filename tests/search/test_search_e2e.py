@@ -94,6 +94,8 @@ def test_hypervolume_rule_stops_trials_before_they_fine_tune(make_space, tmp_pat
     assert any(r.measures["finetune_epochs_run"] == 0 and r.curve[-1][0] == 0 for r in pruned), \
         [(r.state, r.curve) for r in result.trials]
     assert all("stopped by the pareto trial pruner" in r.reason for r in pruned)
+    # the record says why: the rule's expected final accuracy and what it would have added
+    assert any("at step 0: expected final" in r.reason and "to the front's hypervolume" in r.reason for r in pruned)
     assert not {r.number for r in pruned} & {r.number for r in result.pareto_front}
     assert len([r for r in result.trials if r.state in ("complete", "pruned")]) == 8
 

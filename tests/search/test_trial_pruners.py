@@ -133,8 +133,10 @@ def test_step_0_before_fine_tuning_is_decided_like_any_step() -> None:
 
 
 # rule 3: accuracy (points below a 0.90 baseline) and size ratio, reference (5, 1). The
-# front: A (0 points, size 0.5) and B (2 points, size 0.2), hypervolume
-# 5 * 0.5 + 3 * 0.8 - 3 * 0.5 = 3.4; both gained 0.05 from step 1 to step 2.
+# front: A (0 points, size 0.5, 500 params) and B (2 points, size 0.2, 200 params),
+# hypervolume 5 * 0.5 + 3 * 0.8 - 3 * 0.5 = 3.4. A trial at step 1 of 2 keeps half its
+# lead over a neighbour: at 0.80 it is expected to end at 0.90 + (0.80 - 0.85) / 2 = 0.875
+# by A, 0.88 + (0.80 - 0.83) / 2 = 0.865 by B, 0.87 by the median of both.
 FRONT = [
     TrialHistory(0, COMPLETE, {1: 0.85, 2: 0.90}, {"params_nonzero": 500}, point=(0.0, 0.5)),
     TrialHistory(1, COMPLETE, {1: 0.83, 2: 0.88}, {"params_nonzero": 200}, point=(2.0, 0.2)),
@@ -149,11 +151,11 @@ def sized(value: float, size: float, params: float = 400) -> RunningTrial:
 
 
 def test_a_trial_expected_to_add_too_little_hypervolume_stops() -> None:
-    # expected final 0.80 + 0.05 = 0.85: 5 points below, on the reference: adds nothing
+    # expected 0.87 at size 0.4: 3 points below, inside B's [2, 5] x [0.2, 1]: adds nothing
     assert HV_RULE.should_stop(sized(0.80, 0.4), FRONT)
-    assert "would add 0% to the front's hypervolume, less than 2%" in HV_RULE.last_reason
-    # expected 0.89 at size 0.4: adds [1, 5] x [0.4, 1] less what A and B cover, 2.4 - 2.3 = 0.1,
-    # 2.9% of 3.4
+    assert "expected final 0.87 (at step 1: 0.8) would add 0% to the front's hypervolume, less than 2%" in HV_RULE.last_reason
+    # at 0.84: 0.895 by A, 0.885 by B, expected 0.89 at size 0.4 adds [1, 5] x [0.4, 1] less
+    # what A and B cover, 2.4 - 2.3 = 0.1, 2.94% of 3.4
     assert not HV_RULE.should_stop(sized(0.84, 0.4), FRONT)
     strict = ParetoTrialPruner(n_startup_trials=2, n_warmup_steps=0, n_min_peers=10, margin=0.0,
                                min_hypervolume_gain=0.03, reference=(5.0, 1.0))
@@ -161,16 +163,52 @@ def test_a_trial_expected_to_add_too_little_hypervolume_stops() -> None:
     assert "would add 2.94%" in strict.last_reason
 
 
+def test_the_hypervolume_rule_predicts_from_the_trials_closest_in_size() -> None:
+    nearest = ParetoTrialPruner(n_startup_trials=2, n_warmup_steps=0, n_min_peers=10, margin=0.0,
+                                min_hypervolume_gain=0.5, n_neighbors=1, reference=(5.0, 1.0))
+    assert nearest.should_stop(sized(0.80, 0.4, params=450), FRONT)  # A is closest
+    assert "expected final 0.875 " in nearest.last_reason
+    assert nearest.should_stop(sized(0.80, 0.4, params=210), FRONT)  # B is closest
+    assert "expected final 0.865 " in nearest.last_reason
+    # before fine-tuning (step 0) nothing carries over: a model of A's size is expected
+    # to end where A ended, however much pruning damaged it
+    front = [TrialHistory(h.number, COMPLETE, {0: 0.50, **h.curve}, h.objectives, point=h.point) for h in FRONT]
+    damaged = RunningTrial(9, {0: 0.10}, {"params_nonzero": 500}, n_steps=2,
+                           to_point=lambda final: (100 * (0.90 - final), 0.5))
+    assert nearest.should_stop(damaged, front)
+    assert "expected final 0.9 (at step 0: 0.1)" in nearest.last_reason
+    # without the trial's budget there is nothing to predict
+    unbudgeted = RunningTrial(9, {1: 0.80}, {"params_nonzero": 450}, to_point=lambda final: (100 * (0.90 - final), 0.4))
+    assert not nearest.should_stop(unbudgeted, FRONT)
+
+
+def test_the_hypervolume_rule_expects_the_chosen_percentile_of_the_predictions() -> None:
+    # at size 0.1 the expected final decides: 0.865 (B's prediction, the 0th percentile) adds
+    # [3.5, 5] x [0.1, 0.2] = 0.15, 4.41%; 0.87 (the median) 0.2, 5.88%; 0.875 (A's, the
+    # 100th) 0.25, 7.35%
+    rule = dict(n_startup_trials=2, n_warmup_steps=0, n_min_peers=10, margin=0.0, min_hypervolume_gain=0.06,
+                reference=(5.0, 1.0))
+    median = ParetoTrialPruner(**rule)
+    assert median.should_stop(sized(0.80, 0.1), FRONT)
+    assert "would add 5.88%" in median.last_reason
+    assert not ParetoTrialPruner(**rule, neighbor_percentile=100).should_stop(sized(0.80, 0.1), FRONT)
+    lowest = ParetoTrialPruner(**rule, neighbor_percentile=0)
+    assert lowest.should_stop(sized(0.80, 0.1), FRONT)
+    assert "would add 4.41%" in lowest.last_reason
+
+
 def test_the_hypervolume_rule_estimates_unmeasured_axes_from_smaller_front_members() -> None:
-    # size not measured yet (NaN): no worse than B's 0.2, the front member with fewer params
+    # size not measured yet (NaN): no worse than B's 0.2, the front member with fewer params;
+    # expected 0.87 at size 0.2 is dominated by B
     assert HV_RULE.should_stop(sized(0.80, float("nan")), FRONT)
     # a trial smaller than every front member: nothing to estimate from, so no stop
     assert not HV_RULE.should_stop(sized(0.80, float("nan"), params=100), FRONT)
     # no front yet (no feasible complete trial): no stop
     unfit = [TrialHistory(h.number, COMPLETE, h.curve, h.objectives, h.point, feasible=False) for h in FRONT]
     assert not HV_RULE.should_stop(sized(0.80, 0.4), unfit)
-    # but an infeasible trial's size still bounds the estimate
-    assert HV_RULE.should_stop(sized(0.80, float("nan")), [*FRONT[:1], unfit[1]])
+    # but an infeasible trial's size still bounds the estimate: at 0.76, expected 0.85
+    # (5 points below) at B's size 0.2 adds nothing to A alone
+    assert HV_RULE.should_stop(sized(0.76, float("nan")), [*FRONT[:1], unfit[1]])
 
 
 def test_history_states_may_be_plain_strings() -> None:
@@ -194,6 +232,7 @@ def test_no_trial_pruner() -> None:
         ({"n_warmup_steps": 1.5}, r"n_warmup_steps must be an integer >= 0"),
         ({"min_hypervolume_gain": 2}, r"min_hypervolume_gain must be a number in \[0, 1\], but got min_hypervolume_gain=2"),
         ({"n_neighbors": 0}, r"n_neighbors must be an integer >= 1"),
+        ({"neighbor_percentile": -1}, r"neighbor_percentile must be a number in \[0, 100\], but got neighbor_percentile=-1"),
         ({"min_value": float("nan")}, r"min_value must be a finite number or None"),
         ({"directions": {"size_bytes": "down"}}, r"directions\['size_bytes'\] must be min or max"),
     ],
