@@ -22,8 +22,8 @@ contribute least were stopped too while at most ``--max-loss`` of the hypervolum
 Commands (digits: about 15 s a seed; Fashion-MNIST: about 2 minutes a seed)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/replay_pruner.py record digits-mlp --seeds 0 1 2 10 11 12
-    python benchmarks/replay_pruner.py replay digits-mlp --seeds 10 11 12 --min-gain 0.003 --neighbors 2 \
-        --margin 0.005 --warmup 0 --percentile 90 --peers 3
+    python benchmarks/replay_pruner.py replay digits-mlp --seeds 10 11 12 --min-gain 0.005 --neighbors 2 \
+        --margin 0.01 --warmup 0 --percentile 90 --peers 3
     python benchmarks/replay_pruner.py predict digits-mlp --neighbors 2
     python benchmarks/replay_pruner.py bound digits-mlp
 """
