@@ -117,30 +117,10 @@ class TrialHistory:
         return self.curve[max(self.curve)] if self.curve else None
 
 
-def _size_keys(a: Mapping[str, float], b: Mapping[str, float]) -> list[str]:
-    """The measures two trials both know and can compare on a log scale (positive)."""
-    return sorted(k for k in a.keys() & b.keys() if a[k] > 0 and b[k] > 0)
-
-
 def _size_distance(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     """How far apart two trials are on the positive measures both know, on a log scale
     (a model of 2k parameters is as far from 4k as 20k is from 40k)."""
-    return sum(abs(math.log(a[k]) - math.log(b[k])) for k in _size_keys(a, b))
-
-
-def _log_size(measures: Mapping[str, float], keys: Sequence[str]) -> float:
-    return sum(math.log(measures[k]) for k in keys) / len(keys)
-
-
-def _size_slope(complete: Sequence[TrialHistory], like: Mapping[str, float]) -> float:
-    """How much the complete trials' final value rises per unit of log size (least
-    squares, the size measures of ``like``; 0 with fewer than 3 sizes or a falling fit)."""
-    points = [(_log_size(h.objectives, keys), h.final_value) for h in complete
-              if h.final_value is not None and math.isfinite(h.final_value)
-              and (keys := _size_keys(like, h.objectives)) == _size_keys(like, like)]
-    if len({x for x, _ in points}) < 3:
-        return 0.0
-    return max(0.0, float(np.polyfit([x for x, _ in points], [y for _, y in points], 1)[0]))
+    return sum(abs(math.log(a[k]) - math.log(b[k])) for k in a.keys() & b.keys() if a[k] > 0 and b[k] > 0)
 
 
 class TrialPruner(abc.ABC):
@@ -196,13 +176,10 @@ class ParetoTrialPruner(TrialPruner):
        measures both know, e.g. ``params_nonzero``, compared on a log scale; ties by
        value at ``s``) that reported ``s`` and its last step ``L``
        (``RunningTrial.n_steps``; without it rule 3 does not stop): each predicts its
-       own value at ``L``, plus the share ``s / L`` of the trial's lead over it at
-       ``s``, plus the rest, ``1 - s / L``, of what the size difference is worth (the
-       least-squares slope of the complete trials' final values over log size, when
-       positive and fitted on at least 3 sizes). Right after pruning (``s = 0``) the
-       damage says little about what fine-tuning recovers, so the prediction is what
-       models of that size reached; by the last step the trial's own curve is all that
-       counts. The expected final value is the
+       own value at ``L`` plus the share ``s / L`` of the trial's lead over it at ``s``.
+       Right after pruning (``s = 0``) the damage says little about what fine-tuning
+       recovers, so the prediction is what models of that size reached; by the last
+       step the trial's own curve is all that counts. The expected final value is the
        ``neighbor_percentile``-th percentile of these predictions (50: the median, 100:
        the most optimistic), at least ``value(s)``, plus ``margin``. Its point is
        ``RunningTrial.to_point(expected)``; an axis not measured yet (latency) is
@@ -387,14 +364,7 @@ class ParetoTrialPruner(TrialPruner):
         nearest = sorted(references, key=lambda h: (_size_distance(h.objectives, trial.objectives),
                                                     abs(h.curve[step] - value)))[: self.n_neighbors]
         carried = step / last  # how much of its lead at this step a trial keeps (0 < last: not the last step)
-        slope, predictions = _size_slope(complete, trial.objectives), []
-        for h in nearest:
-            keys = _size_keys(trial.objectives, h.objectives)
-            # a larger model than its neighbour is expected to end higher, by the slope of
-            # final value over size, until its own curve has shown where it stands
-            larger = _log_size(trial.objectives, keys) - _log_size(h.objectives, keys) if keys else 0.0
-            predictions.append(h.curve[last] + carried * (value - h.curve[step])
-                               + (1 - carried) * slope * larger)
+        predictions = [h.curve[last] + carried * (value - h.curve[step]) for h in nearest]
         return max(value, float(np.percentile(predictions, self.neighbor_percentile))) + self.margin
 
     def _no_worse(self, peer: Mapping[str, float], candidate: Mapping[str, float]) -> bool:

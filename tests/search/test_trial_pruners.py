@@ -182,26 +182,6 @@ def test_the_hypervolume_rule_predicts_from_the_trials_closest_in_size() -> None
     assert not nearest.should_stop(unbudgeted, FRONT)
 
 
-def test_a_larger_model_than_its_neighbour_is_expected_higher_by_the_size_slope() -> None:
-    # finals 0.80, 0.85, 0.90 at 100, 1,000, 10,000 params: 0.05 per ln(10) of size
-    ladder = [TrialHistory(i, COMPLETE, {0: 0.3, 2: final}, {"params_nonzero": params}, point=(100 * (0.90 - final), size))
-              for i, (params, final, size) in enumerate([(100, 0.80, 0.1), (1_000, 0.85, 0.3), (10_000, 0.90, 0.9)])]
-    nearest = ParetoTrialPruner(n_startup_trials=2, n_warmup_steps=0, n_min_peers=10, margin=0.0,
-                                min_hypervolume_gain=0.9, n_neighbors=1, reference=(5.0, 1.0))
-
-    def at(step: int, value: float) -> RunningTrial:  # 2,000 params: 1,000 is its closest neighbour
-        return RunningTrial(9, {step: value}, {"params_nonzero": 2_000}, n_steps=2,
-                            to_point=lambda final: (100 * (0.90 - final), 0.95))  # it adds little: stops
-
-    # before fine-tuning: 0.85 + 0.05 / ln(10) * ln(2) = 0.8651
-    assert nearest.should_stop(at(0, 0.3), ladder)
-    assert "expected final 0.8651 " in nearest.last_reason
-    # halfway, half of it: 0.85 + (0.40 - 0.30) / 2 + 0.0075 = 0.9075
-    assert nearest.should_stop(at(1, 0.40), [TrialHistory(h.number, COMPLETE, {**h.curve, 1: 0.3}, h.objectives,
-                                                          point=h.point) for h in ladder])
-    assert "expected final 0.9075 " in nearest.last_reason
-
-
 def test_the_hypervolume_rule_expects_the_chosen_percentile_of_the_predictions() -> None:
     # at size 0.1 the expected final decides: 0.865 (B's prediction, the 0th percentile) adds
     # [3.5, 5] x [0.1, 0.2] = 0.15, 4.41%; 0.87 (the median) 0.2, 5.88%; 0.875 (A's, the
