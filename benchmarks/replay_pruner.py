@@ -69,6 +69,11 @@ def record(task: str, seeds: Sequence[int], trials: int) -> None:
         print(f"{task} seed {seed}: {len(rows)} trials -> {path}", flush=True)
 
 
+def _curve(recorded: dict) -> dict[int, float]:
+    """A recorded trial's curve with integer steps (JSON keeps them as strings)."""
+    return {int(s): v for s, v in recorded["curve"].items()}
+
+
 def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace) -> tuple[float, float, int]:
     """(epochs ratio, hypervolume loss, trials stopped) of ``pruner`` on one recorded run."""
     history: list[TrialHistory] = []
@@ -81,7 +86,7 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace) -> tup
         return [100 * (base - final), math.nan, math.nan]
 
     for number, t in enumerate(data["trials"]):
-        curve = {int(s): v for s, v in t["curve"].items()}
+        curve = _curve(t)
         epochs = max(curve)  # step 0 is the pruned model before fine-tuning
         full += epochs
         stop_at = next((s for s in sorted(curve) if pruner.should_stop(
@@ -131,13 +136,11 @@ def prediction_errors(data: dict, pruner: ParetoTrialPruner, step: int) -> list[
     """(rule 3's error, the value-neighbours' error) in points for every trial of one run that
     reports ``step`` before its last, predicted from the trials before it as if all completed."""
     errors = []
+    every = [TrialHistory(n, "complete", _curve(t), t["objectives"]) for n, t in enumerate(data["trials"])]
     for number, t in enumerate(data["trials"]):
-        curve = {int(s): v for s, v in t["curve"].items()}
-        last = t["n_steps"]
+        curve, last, before = every[number].curve, t["n_steps"], every[:number]
         if step not in curve or step >= last or last not in curve:
             continue
-        before = [TrialHistory(n, "complete", {int(s): v for s, v in h["curve"].items()}, h["objectives"])
-                  for n, h in enumerate(data["trials"][:number])]
         expected = pruner._expected_final(RunningTrial(number, {step: curve[step]}, t["objectives"], n_steps=last),
                                           before)
         closest = sorted((h for h in before if step in h.curve and last in h.curve),

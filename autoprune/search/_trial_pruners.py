@@ -333,8 +333,8 @@ class ParetoTrialPruner(TrialPruner):
             raise TypeError("min_hypervolume_gain needs the hypervolume's reference point (reference=...).")
         measured = [h for h in complete if h.point is not None]
         on_front = [h for h in measured if h.feasible]
-        expected = self._expected_final(trial, complete)
-        if not on_front or expected is None:
+        expected = self._expected_final(trial, complete) if on_front else None
+        if expected is None:
             return None
         point = np.asarray(trial.to_point(expected), dtype=float)
         unknown = np.isnan(point)
@@ -352,9 +352,9 @@ class ParetoTrialPruner(TrialPruner):
 
     def _expected_final(self, trial: RunningTrial, complete: Sequence[TrialHistory]) -> float | None:
         """Rule 3's expected final value: predicted by the complete trials closest in size
-        (None without a known budget, ``RunningTrial.n_steps``, or trials that reached it)."""
+        (None without a budget, ``RunningTrial.n_steps``, left to run, or trials that reached it)."""
         step, last = trial.step, trial.n_steps
-        if last is None:
+        if last is None or step >= last:
             return None
         value = trial.curve[step]
         references = [h for h in complete if step in h.curve and last in h.curve
@@ -363,7 +363,7 @@ class ParetoTrialPruner(TrialPruner):
             return None
         nearest = sorted(references, key=lambda h: (_size_distance(h.objectives, trial.objectives),
                                                     abs(h.curve[step] - value)))[: self.n_neighbors]
-        carried = step / last  # how much of its lead at this step a trial keeps (0 < last: not the last step)
+        carried = step / last  # how much of its lead at this step a trial keeps
         predictions = [h.curve[last] + carried * (value - h.curve[step]) for h in nearest]
         return max(value, float(np.percentile(predictions, self.neighbor_percentile))) + self.margin
 
