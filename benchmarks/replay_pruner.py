@@ -10,7 +10,7 @@ as the benchmark). A replay keeps the sampler's trajectory fixed: a live run als
 which recipes TPE proposes next, so live losses can be larger (see benchmarks/README.md).
 
 ``predict`` prints how far rule 3's expected final accuracy (``--neighbors``,
-``--neighbor-percentile``, no margin) lands from where each recorded trial really ended,
+``--neighbor-percentile``, ``--size-slope``, no margin) lands from where each recorded trial really ended,
 at step 0 (right after pruning) and step 1, beside the estimate rule 3 used before: the
 trial's value now plus the median gain of the finished trials closest to it in value.
 
@@ -153,7 +153,8 @@ def prediction_errors(data: dict, pruner: ParetoTrialPruner, step: int) -> list[
 
 
 def predict(task: str, args: argparse.Namespace) -> None:
-    pruner = ParetoTrialPruner(margin=0.0, n_neighbors=args.neighbors, neighbor_percentile=args.neighbor_percentile)
+    pruner = ParetoTrialPruner(margin=0.0, n_neighbors=args.neighbors, neighbor_percentile=args.neighbor_percentile,
+                               size_slope=args.size_slope)
     for step in (0, 1):
         errors = [e for path in _recordings(task, args.seeds)
                   for e in prediction_errors(json.loads(path.read_text()), pruner, step)]
@@ -198,7 +199,7 @@ def replay(task: str, args: argparse.Namespace) -> None:
                                    n_warmup_steps=args.warmup, n_min_peers=args.peers, margin=args.margin,
                                    min_value=space.min_accuracy(data["baseline_accuracy"]),
                                    min_hypervolume_gain=args.min_gain, n_neighbors=args.neighbors,
-                                   neighbor_percentile=args.neighbor_percentile,
+                                   neighbor_percentile=args.neighbor_percentile, size_slope=args.size_slope,
                                    reference=space.hypervolume_reference)
         rows.append((_seed(path), *replay_one(data, pruner, space)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f}, hypervolume loss {100 * rows[-1][2]:.1f}%, "
@@ -223,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--min-gain", type=float, default=None, help="min_hypervolume_gain (default: rule off)")
     cli.add_argument("--neighbors", type=int, default=3, help="n_neighbors")
     cli.add_argument("--neighbor-percentile", type=float, default=50.0, help="neighbor_percentile")
+    cli.add_argument("--size-slope", action="store_true", help="size_slope")
     cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = cli.parse_args(argv)
     if args.command == "record":

@@ -40,7 +40,7 @@ recipe default is used. ``keep_layers`` can only be fixed.
 
 Trial pruners: ``none``; ``pareto`` (two or more objectives; options percentile,
 n_startup_trials, n_warmup_steps, n_min_peers, margin, min_hypervolume_gain,
-n_neighbors, neighbor_percentile); and Optuna's ``median``,
+n_neighbors, neighbor_percentile, size_slope); and Optuna's ``median``,
 ``hyperband``, ``successive_halving`` (one objective, ``accuracy: max`` or
 ``accuracy_drop: min``, since they compare the task metric; options are those of the
 Optuna class). See :mod:`autoprune.search._trial_pruners`.

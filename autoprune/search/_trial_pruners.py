@@ -117,10 +117,31 @@ class TrialHistory:
         return self.curve[max(self.curve)] if self.curve else None
 
 
+def _size_keys(a: Mapping[str, float], b: Mapping[str, float]) -> list[str]:
+    """The measures two trials both know and can compare on a log scale (positive)."""
+    return sorted(k for k in a.keys() & b.keys() if a[k] > 0 and b[k] > 0)
+
+
 def _size_distance(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     """How far apart two trials are on the positive measures both know, on a log scale
     (a model of 2k parameters is as far from 4k as 20k is from 40k)."""
-    return sum(abs(math.log(a[k]) - math.log(b[k])) for k in a.keys() & b.keys() if a[k] > 0 and b[k] > 0)
+    return sum(abs(math.log(a[k]) - math.log(b[k])) for k in _size_keys(a, b))
+
+
+def _log_size(measures: Mapping[str, float], keys: Sequence[str]) -> float:
+    return sum(math.log(measures[k]) for k in keys) / len(keys)
+
+
+def _size_slope(complete: Sequence[TrialHistory], like: Mapping[str, float]) -> float:
+    """How much the complete trials' final value rises per unit of log size (least
+    squares on the size measures of ``like``; 0 with fewer than 3 sizes or a falling fit)."""
+    keys = _size_keys(like, like)
+    points = [(_log_size(h.objectives, keys), h.final_value) for h in complete
+              if keys and h.final_value is not None and math.isfinite(h.final_value)
+              and _size_keys(like, h.objectives) == keys]
+    if len({x for x, _ in points}) < 3:
+        return 0.0
+    return max(0.0, float(np.polyfit([x for x, _ in points], [y for _, y in points], 1)[0]))
 
 
 class TrialPruner(abc.ABC):
@@ -176,8 +197,11 @@ class ParetoTrialPruner(TrialPruner):
        measures both know, e.g. ``params_nonzero``, compared on a log scale; ties by
        value at ``s``) that reported ``s`` and its last step ``L``
        (``RunningTrial.n_steps``; without it rule 3 does not stop): each predicts its
-       own value at ``L`` plus the share ``s / L`` of the trial's lead over it at ``s``.
-       Right after pruning (``s = 0``) the damage says little about what fine-tuning
+       own value at ``L`` plus the share ``s / L`` of the trial's lead over it at ``s``;
+       with ``size_slope``, plus the rest, ``1 - s / L``, of what the size difference is
+       worth (the least-squares slope of the complete trials' final values over log
+       size, when positive and fitted on at least 3 sizes), so that a model larger or
+       smaller than its neighbours is not expected to end where they did. Right after pruning (``s = 0``) the damage says little about what fine-tuning
        recovers, so the prediction is what models of that size reached; by the last
        step the trial's own curve is all that counts. The expected final value is the
        ``neighbor_percentile``-th percentile of these predictions (50: the median, 100:
@@ -208,6 +232,9 @@ class ParetoTrialPruner(TrialPruner):
             value (rule 3).
         neighbor_percentile: in [0, 100], the percentile of their predictions that rule 3
             expects (higher is more optimistic: fewer stops).
+        size_slope: rule 3 corrects each neighbour's prediction for the size difference:
+            fewer stops of models larger than their neighbours (less hypervolume lost,
+            fewer epochs saved).
         reference: the hypervolume's reference point (rule 3).
 
     Example:
@@ -228,6 +255,7 @@ class ParetoTrialPruner(TrialPruner):
         min_hypervolume_gain: float | None = None,
         n_neighbors: int = 3,
         neighbor_percentile: float = 50.0,
+        size_slope: bool = False,
         reference: Sequence[float] | None = None,
     ) -> None:
         _check_option("percentile", percentile, float, 0.0, 100.0)
@@ -237,6 +265,7 @@ class ParetoTrialPruner(TrialPruner):
         _check_option("margin", margin, float, 0.0)
         _check_option("n_neighbors", n_neighbors, int, 1)
         _check_option("neighbor_percentile", neighbor_percentile, float, 0.0, 100.0)
+        _check_option("size_slope", size_slope, bool, 0)
         if min_hypervolume_gain is not None:
             _check_option("min_hypervolume_gain", min_hypervolume_gain, float, 0.0, 1.0)
         if min_value is not None and not (isinstance(min_value, (int, float)) and math.isfinite(min_value)):
@@ -255,6 +284,7 @@ class ParetoTrialPruner(TrialPruner):
         self.min_hypervolume_gain = None if min_hypervolume_gain is None else float(min_hypervolume_gain)
         self.n_neighbors = n_neighbors
         self.neighbor_percentile = float(neighbor_percentile)
+        self.size_slope = size_slope
         self.reference = None if reference is None else np.asarray(reference, dtype=float)
 
     def should_stop(self, trial: RunningTrial, history: Sequence[TrialHistory]) -> bool:
@@ -365,6 +395,13 @@ class ParetoTrialPruner(TrialPruner):
                                                     abs(h.curve[step] - value)))[: self.n_neighbors]
         carried = step / last  # how much of its lead at this step a trial keeps
         predictions = [h.curve[last] + carried * (value - h.curve[step]) for h in nearest]
+        if self.size_slope:
+            slope = _size_slope(complete, trial.objectives)
+            for i, h in enumerate(nearest):
+                keys = _size_keys(trial.objectives, h.objectives)
+                if keys:  # until its own curve shows where it stands, size says it
+                    larger = _log_size(trial.objectives, keys) - _log_size(h.objectives, keys)
+                    predictions[i] += (1 - carried) * slope * larger
         return max(value, float(np.percentile(predictions, self.neighbor_percentile))) + self.margin
 
     def _no_worse(self, peer: Mapping[str, float], candidate: Mapping[str, float]) -> bool:
@@ -456,6 +493,7 @@ _OPTIONS: dict[str, dict[str, tuple[Any, float, float | None]]] = {
         "min_hypervolume_gain": (float, 0.0, 1.0),
         "n_neighbors": (int, 1, None),
         "neighbor_percentile": (float, 0.0, 100.0),
+        "size_slope": (bool, 0, None),
     },
 }
 _SINGLE_OBJECTIVE = ("median", "hyperband", "successive_halving")
@@ -466,6 +504,10 @@ TRIAL_PRUNERS = tuple(_OPTIONS)
 
 def _check_option(name: str, value: Any, kind: Any, low: float, high: float | None = None) -> None:
     if kind == "int|auto" and value == "auto":
+        return
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, but got {name}={value!r}.")
         return
     if kind in (int, "int|auto"):
         ok = isinstance(value, int) and not isinstance(value, bool)
