@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = cli.parse_args(argv)
     if args.command == "record":
-        record(args.task, args.seeds or [0, 1, 2], args.trials or bench.SAME_TRIALS[args.task])
+        record(args.task, args.seeds or [0, 1, 2], args.trials or bench.SAME_TRIALS)
     elif args.command == "replay":
         replay(args.task, args)
     elif args.command == "predict":

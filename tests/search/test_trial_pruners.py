@@ -182,6 +182,37 @@ def test_the_hypervolume_rule_predicts_from_the_trials_closest_in_size() -> None
     assert not nearest.should_stop(unbudgeted, FRONT)
 
 
+def test_size_slope_expects_a_larger_model_than_its_neighbour_to_end_higher() -> None:
+    # finals 0.80, 0.85, 0.90 at 100, 1,000, 10,000 params: 0.05 per ln(10) of size
+    ladder = [TrialHistory(i, COMPLETE, {0: 0.3, 1: 0.3, 2: final}, {"params_nonzero": params},
+                           point=(100 * (0.90 - final), size))
+              for i, (params, final, size) in enumerate([(100, 0.80, 0.1), (1_000, 0.85, 0.3), (10_000, 0.90, 0.9)])]
+    rule = dict(n_startup_trials=2, n_warmup_steps=0, n_min_peers=10, margin=0.0, min_hypervolume_gain=0.9,
+                n_neighbors=1, reference=(5.0, 1.0))
+
+    def at(step: int, value: float, params: int = 2_000) -> RunningTrial:  # 1,000 is its closest neighbour
+        return RunningTrial(9, {step: value}, {"params_nonzero": params}, n_steps=2,
+                            to_point=lambda final: (100 * (0.90 - final), 0.95))  # it adds little: stops
+
+    sloped = ParetoTrialPruner(**rule, size_slope=True)
+    # before fine-tuning: 0.85 + 0.05 / ln(10) * ln(2) = 0.8651
+    assert sloped.should_stop(at(0, 0.3), ladder)
+    assert "expected final 0.8651 " in sloped.last_reason
+    # halfway, half of it: 0.85 + (0.40 - 0.30) / 2 + 0.0151 / 2 = 0.9075
+    assert sloped.should_stop(at(1, 0.40), ladder)
+    assert "expected final 0.9075 " in sloped.last_reason
+    # smaller than its neighbour: 0.85 - 0.05 * log10(2) = 0.8349
+    assert sloped.should_stop(at(0, 0.3, params=500), ladder)
+    assert "expected final 0.8349 " in sloped.last_reason
+    # without it the neighbour's final is the prediction, whatever the size difference
+    plain = ParetoTrialPruner(**rule)
+    assert plain.should_stop(at(0, 0.3), ladder)
+    assert "expected final 0.85 " in plain.last_reason
+    # a slope needs 3 sizes: with 2 the size difference is worth nothing
+    assert sloped.should_stop(at(0, 0.3), ladder[1:])
+    assert "expected final 0.85 " in sloped.last_reason
+
+
 def test_the_hypervolume_rule_expects_the_chosen_percentile_of_the_predictions() -> None:
     # at size 0.1 the expected final decides: 0.865 (B's prediction, the 0th percentile) adds
     # [3.5, 5] x [0.1, 0.2] = 0.15, 4.41%; 0.87 (the median) 0.2, 5.88%; 0.875 (A's, the
@@ -233,6 +264,7 @@ def test_no_trial_pruner() -> None:
         ({"min_hypervolume_gain": 2}, r"min_hypervolume_gain must be a number in \[0, 1\], but got min_hypervolume_gain=2"),
         ({"n_neighbors": 0}, r"n_neighbors must be an integer >= 1"),
         ({"neighbor_percentile": -1}, r"neighbor_percentile must be a number in \[0, 100\], but got neighbor_percentile=-1"),
+        ({"size_slope": 1}, r"size_slope must be true or false, but got size_slope=1"),
         ({"min_value": float("nan")}, r"min_value must be a finite number or None"),
         ({"directions": {"size_bytes": "down"}}, r"directions\['size_bytes'\] must be min or max"),
     ],
