@@ -10,20 +10,21 @@ as the benchmark). A replay keeps the sampler's trajectory fixed: a live run als
 which recipes TPE proposes next, so live losses can be larger (see benchmarks/README.md).
 
 ``predict`` prints how far rule 3's expected final accuracy (``--neighbors``,
-``--neighbor-percentile``, ``--size-slope``, no margin) lands from where each recorded trial really ended,
-at step 0 (right after pruning) and step 1, beside the estimate rule 3 used before: the
-trial's value now plus the median gain of the finished trials closest to it in value.
+``--neighbor-percentile``, ``--size-slope``, no margin) lands from where each recorded
+trial really ended, at step 0 (right after pruning) and step 1, beside the estimate rule 3
+used before: the trial's value now plus the median gain of the finished trials closest to
+it in value.
 
 ``bound`` prints, per recorded run, what no early-stopping rule can beat at the same
 trials: the epochs spent if every trial that did not end on the run's front had stopped
 before fine-tuning (no hypervolume lost), and if, besides, the front members that
 contribute least were stopped too while at most ``--max-loss`` of the hypervolume is lost.
 
-Commands (digits: about 15 s a seed; Fashion-MNIST: about 2 minutes a seed)::
+Commands (digits: about 15 s a seed; Fashion-MNIST: about 3.5 minutes a seed, at 30 trials)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/replay_pruner.py record digits-mlp --seeds 0 1 2 10 11 12
     python benchmarks/replay_pruner.py replay digits-mlp --seeds 10 11 12 --min-gain 0.005 --neighbors 2 \
-        --margin 0.01 --warmup 0 --percentile 90 --peers 3
+        --size-slope --margin 0.01 --warmup 0 --percentile 90 --peers 3
     python benchmarks/replay_pruner.py predict digits-mlp --neighbors 2
     python benchmarks/replay_pruner.py bound digits-mlp
 """

@@ -132,6 +132,13 @@ def _log_size(measures: Mapping[str, float], keys: Sequence[str]) -> float:
     return sum(math.log(measures[k]) for k in keys) / len(keys)
 
 
+def _log_size_difference(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """How much larger ``a`` is than ``b`` (mean log ratio over the positive measures
+    both know; 0 with none)."""
+    keys = _size_keys(a, b)
+    return _log_size(a, keys) - _log_size(b, keys) if keys else 0.0
+
+
 def _size_slope(complete: Sequence[TrialHistory], like: Mapping[str, float]) -> float:
     """How much the complete trials' final value rises per unit of log size (least
     squares on the size measures of ``like``; 0 with fewer than 3 sizes or a falling fit)."""
@@ -201,9 +208,10 @@ class ParetoTrialPruner(TrialPruner):
        with ``size_slope``, plus the rest, ``1 - s / L``, of what the size difference is
        worth (the least-squares slope of the complete trials' final values over log
        size, when positive and fitted on at least 3 sizes), so that a model larger or
-       smaller than its neighbours is not expected to end where they did. Right after pruning (``s = 0``) the damage says little about what fine-tuning
-       recovers, so the prediction is what models of that size reached; by the last
-       step the trial's own curve is all that counts. The expected final value is the
+       smaller than its neighbours is not expected to end where they did. Right after
+       pruning (``s = 0``) the damage says little about what fine-tuning recovers, so
+       the prediction is what models of that size reached; by the last step the
+       trial's own curve is all that counts. The expected final value is the
        ``neighbor_percentile``-th percentile of these predictions (50: the median, 100:
        the most optimistic), at least ``value(s)``, plus ``margin``. Its point is
        ``RunningTrial.to_point(expected)``; an axis not measured yet (latency) is
@@ -394,14 +402,11 @@ class ParetoTrialPruner(TrialPruner):
         nearest = sorted(references, key=lambda h: (_size_distance(h.objectives, trial.objectives),
                                                     abs(h.curve[step] - value)))[: self.n_neighbors]
         carried = step / last  # how much of its lead at this step a trial keeps
-        predictions = [h.curve[last] + carried * (value - h.curve[step]) for h in nearest]
-        if self.size_slope:
-            slope = _size_slope(complete, trial.objectives)
-            for i, h in enumerate(nearest):
-                keys = _size_keys(trial.objectives, h.objectives)
-                if keys:  # until its own curve shows where it stands, size says it
-                    larger = _log_size(trial.objectives, keys) - _log_size(h.objectives, keys)
-                    predictions[i] += (1 - carried) * slope * larger
+        # until its own curve shows where it stands, its size does (size_slope)
+        slope = _size_slope(complete, trial.objectives) if self.size_slope else 0.0
+        predictions = [h.curve[last] + carried * (value - h.curve[step])
+                       + (1 - carried) * slope * _log_size_difference(trial.objectives, h.objectives)
+                       for h in nearest]
         return max(value, float(np.percentile(predictions, self.neighbor_percentile))) + self.margin
 
     def _no_worse(self, peer: Mapping[str, float], candidate: Mapping[str, float]) -> bool:
