@@ -29,8 +29,8 @@ accuracy drop / latency ratio 1 / size ratio 1 (:func:`autoprune.search.default_
 Then arms 3 and 4 run again at the same number of trials and seeds (``--same-trials``,
 default 30, 12 with ``--quick``: more than a timed run holds, so the pruner acts on more
 than the warm starts, and enough that the front is crowded: at 16 Fashion-MNIST trials
-about half end on the front, so even stopping every other trial before it fine-tunes
-saves only 41% of the epochs) to compare the fine-tune epochs each spends and the
+about half end on the front, so even stopping every trial off the front before it
+fine-tunes saves only 41% of the epochs) to compare the fine-tune epochs each spends and the
 hypervolume each reaches. ``--same-trials 0``
 compares the first N trials of the timed runs instead (N: the smaller trial count; the
 local executor runs one trial at a time, so those are what an N-trial run would do).

@@ -143,9 +143,10 @@ def _size_slope(complete: Sequence[TrialHistory], like: Mapping[str, float]) -> 
     """How much the complete trials' final value rises per unit of log size (least
     squares on the size measures of ``like``; 0 with fewer than 3 sizes or a falling fit)."""
     keys = _size_keys(like, like)
+    if not keys:
+        return 0.0
     points = [(_log_size(h.objectives, keys), h.final_value) for h in complete
-              if keys and h.final_value is not None and math.isfinite(h.final_value)
-              and _size_keys(like, h.objectives) == keys]
+              if h.final_value is not None and math.isfinite(h.final_value) and _size_keys(like, h.objectives) == keys]
     if len({x for x, _ in points}) < 3:
         return 0.0
     return max(0.0, float(np.polyfit([x for x, _ in points], [y for _, y in points], 1)[0]))
