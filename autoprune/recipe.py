@@ -20,6 +20,7 @@ __all__ = [
     "ALLOCATIONS",
     "SCHEDULES",
     "TIMINGS",
+    "LR_SCHEDULES",
 ]
 
 CRITERIA = ("magnitude_l1", "magnitude_l2", "random", "taylor", "wanda")
@@ -27,6 +28,7 @@ GRANULARITIES = ("unstructured", "nm", "channel")
 ALLOCATIONS = ("uniform", "global", "sensitivity")
 SCHEDULES = ("one_shot", "iterative", "gradual")
 TIMINGS = ("after_training", "during_training", "before_training")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -55,6 +57,9 @@ class Recipe:
             (gradual pruning while training from scratch), ``before_training``.
         finetune_epochs: epochs of fine-tuning spread over the steps (``after_training``).
         finetune_lr: learning rate of fine-tuning.
+        finetune_schedule: learning rate over each fine-tune segment (``after_training``):
+            ``constant``, or ``cosine``, annealed towards 0 by the segment's last epoch so
+            the final model is not one noisy step of a high learning rate.
         keep_layers: names of modules never pruned, in addition to the classifier.
         prune_classifier: also prune the last prunable layer (off by default).
         calibration_batches: batches used by ``taylor`` and ``wanda`` scores.
@@ -75,6 +80,7 @@ class Recipe:
     timing: str = "after_training"
     finetune_epochs: int = 2
     finetune_lr: float = 1e-3
+    finetune_schedule: str = "constant"
     keep_layers: tuple[str, ...] = field(default_factory=tuple)
     prune_classifier: bool = False
     calibration_batches: int = 4
@@ -85,6 +91,7 @@ class Recipe:
         _check_choice("allocation", self.allocation, ALLOCATIONS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("timing", self.timing, TIMINGS)
+        _check_choice("finetune_schedule", self.finetune_schedule, LR_SCHEDULES)
         if not (isinstance(self.sparsity, (int, float)) and 0.0 <= self.sparsity < 1.0):
             raise ConfigError(f"sparsity must be in [0, 1), but got sparsity={self.sparsity!r}.")
         if not (1 <= self.nm_n < self.nm_m):
@@ -171,7 +178,8 @@ class Recipe:
         parts = [what, self.criterion, self.allocation, sched]
         if self.timing != "after_training":
             parts.append(self.timing)
-        parts.append(f"ft{self.finetune_epochs}@{self.finetune_lr:.0e}")
+        lr_schedule = "" if self.finetune_schedule == "constant" else f" {self.finetune_schedule}"
+        parts.append(f"ft{self.finetune_epochs}@{self.finetune_lr:.0e}{lr_schedule}")
         return " ".join(parts)
 
 

@@ -268,12 +268,13 @@ def _trial_log(r: TrialRecord) -> dict[str, Any]:
 
 
 def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir: str | None, *,
-                   seconds: float | None = None, trials: int | None = None) -> ArmRun:
+                   seconds: float | None = None, trials: int | None = None,
+                   latency_memo: measure.LatencyMemo | None = None) -> ArmRun:
     """One search of ``arm`` in ``out`` (deleted once read), scored."""
     if seconds is None and trials is None:
         raise ValueError("a search arm needs seconds or trials")
     the_space = arm_space(space, arm, seed, seconds, trials)
-    options = RunOptions(out=out, tracker="none", progress=False, data_dir=data_dir)
+    options = RunOptions(out=out, tracker="none", progress=False, data_dir=data_dir, latency_memo=latency_memo)
     started_at = datetime.datetime.now()  # Optuna stamps trials with naive local time
     start = time.perf_counter()
     result = search(the_space, options=options)
@@ -338,8 +339,11 @@ def bench_task(task_name: str, seeds: Sequence[int], args: argparse.Namespace, w
                 f"{run.epochs:3d} epochs HV {run.hypervolume:.3f}")
         n_same = same_trials(args)
         if n_same:
+            # one latency memo for both: a model both arms train is timed once, so the arms
+            # differ only by what the trial pruner stops, not by timing noise steering TPE
+            memo = measure.LatencyMemo()
             a, b = (run_search_arm(space, arm, seed, workdir / f"{task_name}-s{seed}-{arm}-n{n_same}", args.data_dir,
-                                   trials=n_same) for arm in ("tpe", "tpe+pareto"))
+                                   trials=n_same, latency_memo=memo) for arm in ("tpe", "tpe+pareto"))
         else:
             n = min(by_arm["tpe"].trials, by_arm["tpe+pareto"].trials)
             a, b = (truncated(by_arm[arm], n, space) for arm in ("tpe", "tpe+pareto"))

@@ -1,7 +1,13 @@
 """Measures of a model: parameter counts, serialized size, multiply-accumulates, latency."""
 
 from autoprune.measure._counts import count_flops, count_params
-from autoprune.measure._latency import measure_latency, measure_latency_pair, torch_threads
+from autoprune.measure._latency import (
+    LatencyMemo,
+    architecture_key,
+    measure_latency,
+    measure_latency_pair,
+    torch_threads,
+)
 from autoprune.measure._size import (
     deployable_state_dict,
     pack_state_dict,
@@ -18,6 +24,8 @@ __all__ = [
     "deployable_state_dict",
     "pack_state_dict",
     "unpack_state_dict",
+    "LatencyMemo",
+    "architecture_key",
     "measure_latency",
     "measure_latency_pair",
     "torch_threads",

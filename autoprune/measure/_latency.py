@@ -18,7 +18,7 @@ from torch import nn
 from autoprune.errors import ConfigError
 from autoprune.tasks import call_model, to_device
 
-__all__ = ["measure_latency", "measure_latency_pair", "torch_threads"]
+__all__ = ["LatencyMemo", "architecture_key", "measure_latency", "measure_latency_pair", "torch_threads"]
 
 # stop growing repeats here, even if min_seconds has not elapsed (very fast models)
 _MAX_REPEATS = 10_000
@@ -158,3 +158,59 @@ def measure_latency_pair(
     """
     a, b = _measure([model, baseline_model], inputs, threads, warmup, repeats, min_seconds, device)
     return a, b
+
+
+def architecture_key(model: nn.Module) -> tuple:
+    """What a forward's cost depends on with dense kernels: every module's type and
+    settings, every tensor's name, shape, dtype, layout and device. Weight values are left
+    out: a pruned model whose zeros are kept runs the same kernels as the dense one."""
+    modules = tuple((name, type(m).__qualname__, m.extra_repr()) for name, m in model.named_modules())
+    tensors = tuple(
+        (name, tuple(t.shape), str(t.dtype), str(t.layout), str(t.device))
+        for name, t in [*model.named_parameters(), *model.named_buffers()]
+    )
+    return modules, tensors
+
+
+def _input_key(inputs: Any) -> Any:
+    if isinstance(inputs, torch.Tensor):
+        return tuple(inputs.shape), str(inputs.dtype)
+    if isinstance(inputs, dict):
+        return tuple(sorted((k, _input_key(v)) for k, v in inputs.items()))
+    if isinstance(inputs, (tuple, list)):
+        return tuple(_input_key(v) for v in inputs)
+    return repr(inputs)
+
+
+class LatencyMemo:
+    """:func:`measure_latency_pair` measured once per architecture, then reused.
+
+    Timing the same shapes twice gives two slightly different numbers; a search that sees
+    both learns from noise, and pays the timing again. With a memo, every model with the
+    architecture (:func:`architecture_key`), inputs and settings of one already measured
+    gets that measurement: identical models score identically. A search keeps one memo
+    per process (driver or Ray worker); share one between searches in a process to score
+    their identical models identically, e.g. when comparing samplers or trial pruners.
+
+    Example:
+        >>> memo = LatencyMemo()
+        >>> x = torch.zeros(4, 8)
+        >>> first = memo.pair(nn.Linear(8, 8), nn.Linear(8, 8), x, repeats=5, min_seconds=0)
+        >>> memo.pair(nn.Linear(8, 8), nn.Linear(8, 8), x, repeats=5, min_seconds=0) == first
+        True
+    """
+
+    def __init__(self) -> None:
+        self._pairs: dict[Any, tuple[float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def pair(self, model: nn.Module, baseline_model: nn.Module, inputs: Any, **settings: Any) -> tuple[float, float]:
+        """``(model_ms, baseline_ms)`` as :func:`measure_latency_pair` takes them (same
+        keyword settings), measured only the first time this key is seen."""
+        key = (architecture_key(model), architecture_key(baseline_model), _input_key(inputs),
+               tuple(sorted((k, str(v)) for k, v in settings.items())))
+        if key not in self._pairs:
+            self._pairs[key] = measure_latency_pair(model, baseline_model, inputs, **settings)
+        return self._pairs[key]

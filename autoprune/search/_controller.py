@@ -70,6 +70,10 @@ class RunOptions:
         progress: print a progress line after every trial.
         data_dir: data directory for tasks that read files.
         max_attempts: runs of a trial whose worker died before it is FAILED.
+        latency_memo: latencies measured so far in this process, reused for models of the
+            same architecture (:class:`autoprune.measure.LatencyMemo`); default a new one
+            per search. Pass one to several searches to score their identical models
+            identically. Local executor only: Ray workers each keep their own.
     """
 
     out: Path | None = None
@@ -84,6 +88,7 @@ class RunOptions:
     progress: bool = True
     data_dir: str | None = None
     max_attempts: int = 3
+    latency_memo: measure.LatencyMemo | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in ("local", "ray"):
@@ -99,6 +104,10 @@ class RunOptions:
             )
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1, but got max_attempts={self.max_attempts}.")
+        if self.latency_memo is not None and self.executor != "local":
+            raise ConfigError(
+                f"latency_memo needs executor=local (Ray workers each keep their own), but got executor={self.executor!r}."
+            )
 
     @classmethod
     def for_space(cls, space: SearchSpace, *, executor: str | None = None, workers: int | None = None,
@@ -611,7 +620,7 @@ class _Search:
                                max_attempts=self.options.max_attempts,
                                decisions=self.space.trial_pruner.name != "none",
                                task=(self.space.task, self.space.seed, self.data_dir))
-        return LocalExecutor()
+        return LocalExecutor(self.options.latency_memo)
 
     def _tracker(self) -> Any:
         from autoprune.tracking import make_tracker
@@ -619,7 +628,8 @@ class _Search:
         return make_tracker(self.options.tracker, self.run_dir)
 
     def _args(self) -> dict[str, Any]:
-        d = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.options.__dict__.items()}
+        d = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.options.__dict__.items()
+             if k != "latency_memo"}  # measurements, not an argument
         if d.get("storage"):
             d["storage"] = _redact(d["storage"])
         return d

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from autoprune.measure import torch_threads
+from autoprune.measure import LatencyMemo, torch_threads
 from autoprune.recipe import Recipe
 from autoprune.result import TrialResult
 from autoprune.trial import LatencyConfig, run_trial
@@ -53,7 +53,7 @@ class TrialOutcome:
 
 
 def execute_job(job: TrialJob, task: Any, baseline: Any,
-                report: Callable[[int, dict[str, float]], bool]) -> TrialOutcome:
+                report: Callable[[int, dict[str, float]], bool], latency_memo: LatencyMemo) -> TrialOutcome:
     """Run one trial where this function is called (driver or worker)."""
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -67,7 +67,7 @@ def execute_job(job: TrialJob, task: Any, baseline: Any,
         with torch_threads(job.threads):
             outcome.result = run_trial(
                 task, job.recipe, baseline, seed=job.seed, callback=on_report,
-                latency=job.latency,
+                latency=job.latency, latency_memo=latency_memo,
                 cache_dir=Path(job.cache_dir) if job.cache_dir else None,
             )
     except Exception as exc:  # a trial that raises is FAILED with its traceback; the search goes on
@@ -106,11 +106,13 @@ class Executor(abc.ABC):
 
 
 class LocalExecutor(Executor):
-    """Runs each trial in this process when :meth:`wait` is called (one at a time)."""
+    """Runs each trial in this process when :meth:`wait` is called (one at a time);
+    ``latency_memo`` (default: a new one) holds the latencies measured."""
 
     slots = 1
 
-    def __init__(self) -> None:
+    def __init__(self, latency_memo: LatencyMemo | None = None) -> None:
+        self.latency_memo = latency_memo if latency_memo is not None else LatencyMemo()
         self._queue: list[TrialJob] = []
         self._baseline: Any = None
         self._task: Any = None
@@ -126,6 +128,7 @@ class LocalExecutor(Executor):
 
     def wait(self, decide: Decide) -> list[TrialOutcome]:
         job = self._queue[0]
-        outcome = execute_job(job, self._task, self._baseline, lambda step, m: decide(job.number, step, m))
+        outcome = execute_job(job, self._task, self._baseline, lambda step, m: decide(job.number, step, m),
+                              self.latency_memo)
         self._queue.pop(0)
         return [outcome]

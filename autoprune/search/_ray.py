@@ -73,7 +73,10 @@ class _Worker:
         from autoprune.tasks import get_task
         from autoprune.trial import warm_up
 
+        from autoprune.measure import LatencyMemo
+
         self.baseline, self.hub = baseline, hub
+        self.latency_memo = LatencyMemo()  # per worker process: one machine's measurements
         self.error: str | None = None
         spec, seed, data_dir = task
         try:
@@ -99,7 +102,7 @@ class _Worker:
                 return False
             return bool(ray.get(self.hub.report.remote(job.number, attempt, step, metrics)))
 
-        outcome = execute_job(job, self.task, self.baseline, report)
+        outcome = execute_job(job, self.task, self.baseline, report, self.latency_memo)
         outcome.attempts = attempt
         return outcome
 

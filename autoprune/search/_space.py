@@ -76,6 +76,7 @@ from autoprune.recipe import (
     ALLOCATIONS,
     CRITERIA,
     GRANULARITIES,
+    LR_SCHEDULES,
     SCHEDULES,
     TIMINGS,
     Recipe,
@@ -134,6 +135,7 @@ _TEXT_CHOICES = {
     "allocation": ALLOCATIONS,
     "schedule": SCHEDULES,
     "timing": TIMINGS,
+    "finetune_schedule": LR_SCHEDULES,
 }
 _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 

@@ -23,6 +23,7 @@ def test_defaults_are_valid_and_round_trip():
         ("steps", 0, r"steps must be >= 1"),
         ("finetune_epochs", -1, r"finetune_epochs must be >= 0"),
         ("finetune_lr", 0.0, r"finetune_lr must be > 0"),
+        ("finetune_schedule", "step", r"finetune_schedule must be one of constant, cosine, but got finetune_schedule='step'"),
     ],
 )
 def test_bad_values_name_field_value_and_allowed(field, value, match):

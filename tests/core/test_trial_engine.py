@@ -35,6 +35,7 @@ def cnn():
         {"timing": "during_training", "schedule": "gradual", "steps": 3},
         {"allocation": "global"},
         {"allocation": "sensitivity", "granularity": "channel"},
+        {"finetune_schedule": "cosine"},
     ],
     ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()),
 )
@@ -56,6 +57,33 @@ def test_every_recipe_dimension_runs_on_digits_cnn(cnn, fields, tmp_path):
         assert result.params_nonzero < result.baseline_params_total
     out = result.model(task.example_input(3))
     assert out.shape == (3, 10)
+
+
+@pytest.mark.parametrize(
+    "fields, factors",
+    [
+        # cos taken at each epoch's middle: 0.5 * (1 + cos(pi * (k + 0.5) / 2)) = 0.854, 0.146
+        ({"finetune_schedule": "cosine"}, [0.854, 0.146]),
+        # two pruning steps, two epochs each: every fine-tune segment anneals on its own
+        ({"finetune_schedule": "cosine", "schedule": "iterative", "steps": 2, "finetune_epochs": 4},
+         [0.854, 0.146, 0.854, 0.146]),
+        ({}, [1.0, 1.0]),
+    ],
+)
+def test_finetune_learning_rate_follows_the_schedule(cnn, fields, factors, monkeypatch):
+    import autoprune.trial as trial_module
+
+    seen = []
+
+    def record_lr(model, task, optimizer, epoch):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()  # no gradients: changes nothing, as a real epoch steps before the scheduler
+
+    monkeypatch.setattr(trial_module, "train_epoch", record_lr)
+    task, baseline = cnn
+    recipe = Recipe(**{"sparsity": 0.5, "finetune_epochs": 2, "finetune_lr": 0.01, **fields})
+    run_trial(task, recipe, baseline, latency=FAST)
+    assert seen == pytest.approx([0.01 * f for f in factors], abs=1e-5)
 
 
 def test_callback_stop_returns_pruned_with_partial_curve(cnn):

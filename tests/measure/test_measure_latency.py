@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from autoprune.errors import ConfigError
-from autoprune.measure import measure_latency, measure_latency_pair
+from autoprune.measure import LatencyMemo, architecture_key, measure_latency, measure_latency_pair
+from autoprune.measure import _latency as latency_module
 
 FAST = dict(warmup=2, repeats=5, min_seconds=0.0)
 
@@ -93,3 +94,33 @@ def test_cuda_latency_uses_events_and_returns_the_model():
 def test_cuda_requested_without_cuda_is_a_clear_error():
     with pytest.raises(ConfigError, match="device='cuda' was requested, but CUDA is not available"):
         measure_latency(nn.Linear(2, 2), torch.zeros(1, 2), device="cuda")
+
+
+def test_architecture_key_ignores_weight_values_but_not_shapes():
+    torch.manual_seed(0)
+    dense = _stack(32)
+    zeroed = _stack(32)
+    with torch.no_grad():
+        zeroed[0].weight[:, ::2] = 0  # unstructured pruning keeps the shapes: the same kernels run
+    assert architecture_key(dense) == architecture_key(zeroed)
+    assert architecture_key(dense) != architecture_key(_stack(31))  # one neuron removed
+    assert architecture_key(dense) != architecture_key(_stack(32).double())
+
+
+def test_latency_memo_measures_each_architecture_once(monkeypatch):
+    calls = []
+
+    def fake_pair(model, baseline_model, inputs, **settings):
+        calls.append(settings)
+        return float(len(calls)), 10.0
+
+    monkeypatch.setattr(latency_module, "measure_latency_pair", fake_pair)
+    memo = LatencyMemo()
+    x = torch.zeros(4, 512)
+    dense = _stack(64)
+    assert memo.pair(_stack(32), dense, x, threads=1) == (1.0, 10.0)
+    assert memo.pair(_stack(32), _stack(64), x, threads=1) == (1.0, 10.0)  # new weights, same shapes: reused
+    assert memo.pair(_stack(16), dense, x, threads=1) == (2.0, 10.0)  # other shapes
+    assert memo.pair(_stack(32), dense, torch.zeros(8, 512), threads=1) == (3.0, 10.0)  # other batch
+    assert memo.pair(_stack(32), dense, x, threads=2) == (4.0, 10.0)  # other settings
+    assert len(memo) == len(calls) == 4

@@ -17,6 +17,8 @@ import pytest
 import torch
 
 from autoprune.cli import main
+from autoprune.errors import ConfigError
+from autoprune.measure import LatencyMemo
 from autoprune.search import RunOptions, open_run, search
 from autoprune.search._pareto import normalize
 
@@ -61,6 +63,28 @@ def test_same_seed_gives_same_recipes(fast_space, tmp_path):
     assert [r.recipe for r in a.trials] == [r.recipe for r in b.trials]
     c = search(fast_space, trials=3, seed=1, options=RunOptions(out=tmp_path / "c", **QUIET))
     assert [r.recipe for r in c.trials] != [r.recipe for r in a.trials]
+
+
+def test_a_shared_latency_memo_times_identical_models_once(fast_space, tmp_path):
+    memo = LatencyMemo()
+    a = search(fast_space, trials=3, options=RunOptions(out=tmp_path / "a", latency_memo=memo, **QUIET))
+    measured = len(memo)
+    b = search(fast_space, trials=3, options=RunOptions(out=tmp_path / "b", latency_memo=memo, **QUIET))
+    assert 1 <= measured <= 3 and len(memo) == measured  # the second search timed nothing new
+    assert [r.measures["latency_ms"] for r in a.trials] == [r.measures["latency_ms"] for r in b.trials]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(executor="local", workers=2), r"workers=2 needs executor=ray"),
+        (dict(executor="ray", latency_memo=LatencyMemo()),
+         r"latency_memo needs executor=local \(Ray workers each keep their own\), but got executor='ray'"),
+    ],
+)
+def test_run_options_are_checked(options, message):
+    with pytest.raises(ConfigError, match=message):
+        RunOptions(**options)
 
 
 def test_pareto_trial_pruner_stops_trials_that_never_enter_the_front(make_space, tmp_path):

@@ -96,6 +96,7 @@ def test_full_space_covers_every_dimension() -> None:
     assert set(by_name["criterion"].choices) == {"magnitude_l1", "magnitude_l2", "random", "taylor", "wanda"}
     assert set(by_name["timing"].choices) == {"after_training", "during_training", "before_training"}
     assert set(by_name["allocation"].choices) == {"uniform", "global", "sensitivity"}
+    assert set(by_name["finetune_schedule"].choices) == {"constant", "cosine"}
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -167,6 +168,7 @@ def test_with_overrides_revalidates() -> None:
         ({"params__sparsity": {"low": 0.0, "high": 0.9, "log": True}}, r"params.sparsity.low: a log range needs low > 0, but got low=0.0"),
         ({"params__colour": {"choices": ["red"]}}, r"params.colour: 'colour' is not a recipe field; allowed: criterion, granularity"),
         ({"params__granularity": {"choices": ["foo"]}}, r"params.granularity.choices: 'foo' is not a granularity; allowed: unstructured, nm, channel"),
+        ({"params__finetune_schedule": {"choices": ["step"]}}, r"params.finetune_schedule.choices: 'step' is not a finetune_schedule; allowed: constant, cosine"),
         ({"params__granularity": {"low": 1, "high": 2}}, r"params.granularity: granularity needs choices \(a list from unstructured, nm, channel\)"),
         ({"params__steps": {"low": 2, "high": 4, "type": "float"}}, r"params.steps.type: 'float' does not fit recipe field steps \(int\); allowed: int"),
         ({"params__steps": {"low": 2.5, "high": 4}}, r"params.steps.low: steps takes an integer, but got 2.5"),
