@@ -20,7 +20,8 @@ Arms 2-4 read ``benchmarks/spaces/<task>.yaml`` (search space, warm starts, the 
 options); only the sampler, the trial pruner and the budget differ between them. A search
 arm counts only the trials that finished within T of its start: ``budget.seconds`` stops
 *starting* trials, so the trial running at the deadline and the final report run past T
-(the wall column shows the whole call). The arms run in a rotating order per seed. Every
+(the wall column shows the whole call). The arms run in a rotating order per seed, each
+with its own latency memo (a shared one would spare later arms timing the first one paid). Every
 arm is scored the same way: the hypervolume of the non-dominated points among its complete
 models, objectives accuracy (max) / latency_ms (min) / size_bytes (min) normalised to the
 dense baseline (points of accuracy, ratios otherwise), reference point 5 points of
@@ -31,7 +32,10 @@ default 30, 12 with ``--quick``: more than a timed run holds, so the pruner acts
 than the warm starts, and enough that the front is crowded: at 16 Fashion-MNIST trials
 about half end on the front, so even stopping every trial off the front before it
 fine-tunes saves only 41% of the epochs) to compare the fine-tune epochs each spends and the
-hypervolume each reaches. ``--same-trials 0``
+hypervolume each reaches. The two share one latency memo
+(:class:`autoprune.measure.LatencyMemo`): a model both train is timed once, so until the
+trial pruner's first stop changes what TPE proposes they run the same trials with the same
+values, and the difference is the pruner's, not timing noise's. ``--same-trials 0``
 compares the first N trials of the timed runs instead (N: the smaller trial count; the
 local executor runs one trial at a time, so those are what an N-trial run would do).
 
@@ -121,6 +125,7 @@ class Point:
     size_ratio: float
     objectives: list[float]  # normalised, to minimise (points, ratio, ratio)
     trial: int | None = None  # the trial's number (search arms)
+    model: str | None = None  # the same model in another arm of the seed has the same (search arms)
 
 
 @dataclass
@@ -157,6 +162,32 @@ def score(run: ArmRun, space: SearchSpace) -> ArmRun:
     return run
 
 
+def share_latency(runs: Sequence[ArmRun], space: SearchSpace) -> None:
+    """Score a model that several arms of one seed completed with one latency, the median
+    of their readings, and re-score the arms.
+
+    The arms draw the same first recipes from the same seed, so they often complete
+    identical models (same recipe, accuracy and size); each arm timed its copy, and the
+    readings differ by a percent or two. Left as read, that noise alone would rank arms
+    that found the same models.
+    """
+    names = [o.name for o in space.objectives]
+    if "latency_ms" not in names:
+        return
+    axis = names.index("latency_ms")
+    copies: dict[str, list[Point]] = {}
+    for run in runs:
+        for p in run.points:
+            if p.model is not None:
+                copies.setdefault(p.model, []).append(p)
+    for same in copies.values():
+        ratio = statistics.median(p.latency_ratio for p in same)
+        for p in same:
+            p.latency_ratio = p.objectives[axis] = ratio
+    for run in runs:
+        score(run, space)
+
+
 def front_hypervolume(points: Sequence[Sequence[float]], space: SearchSpace) -> float:
     """Hypervolume of the non-dominated normalised ``points`` (the space's constraints are
     not applied), with the space's reference point."""
@@ -167,7 +198,7 @@ def front_hypervolume(points: Sequence[Sequence[float]], space: SearchSpace) -> 
 
 
 def make_point(label: str, measures: dict[str, Any], baseline: dict[str, float], space: SearchSpace,
-               trial: int | None = None) -> Point:
+               trial: int | None = None, model: str | None = None) -> Point:
     """``measures`` (accuracy, latency_ms, baseline_latency_ms, size_bytes) as a Point.
 
     Latency is compared with the dense model timed beside it (as the search does).
@@ -180,6 +211,7 @@ def make_point(label: str, measures: dict[str, Any], baseline: dict[str, float],
         size_ratio=float(measures["size_bytes"]) / baseline["size_bytes"],
         objectives=normalize(measures, reference, space.objectives).tolist(),
         trial=trial,
+        model=model,
     )
 
 
@@ -267,6 +299,13 @@ def _trial_log(r: TrialRecord) -> dict[str, Any]:
             "seconds": r.seconds, **{k: r.measures.get(k) for k in LOGGED_MEASURES}}
 
 
+def _model_key(r: TrialRecord) -> str:
+    """A trial's model, as far as another arm of the same seed can have the same: a recipe
+    is trained deterministically from the seed, so the same recipe, accuracy and size is
+    the same model."""
+    return json.dumps([r.recipe, r.measures["accuracy"], r.measures["size_bytes"]], sort_keys=True)
+
+
 def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir: str | None, *,
                    seconds: float | None = None, trials: int | None = None,
                    latency_memo: measure.LatencyMemo | None = None) -> ArmRun:
@@ -291,7 +330,8 @@ def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir:
     run = ArmRun(
         arm=arm, task=space.task, seed=seed, wall_s=wall, epochs=sum(epochs), trials=len(records),
         complete=states.count("complete"), pruned=states.count("pruned"), failed=states.count("failed"),
-        points=[make_point(f"trial {r.number}: {r.summary()}", r.measures, result.baseline, the_space, trial=r.number)
+        points=[make_point(f"trial {r.number}: {r.summary()}", r.measures, result.baseline, the_space,
+                           trial=r.number, model=_model_key(r))
                 for r in records if r.state == "complete"],
         epochs_per_trial=epochs, complete_per_trial=[s == "complete" for s in states],
         trial_log=[_trial_log(r) for r in records],
@@ -337,6 +377,9 @@ def bench_task(task_name: str, seeds: Sequence[int], args: argparse.Namespace, w
             runs.append(run)
             log(f"  {arm:<11} {run.wall_s:6.1f}s {run.trials:3d} trials ({run.pruned} pruned, {run.failed} failed) "
                 f"{run.epochs:3d} epochs HV {run.hypervolume:.3f}")
+        share_latency(list(by_arm.values()), space)
+        log("  one latency per model the arms share: " +
+            ", ".join(f"{arm} HV {run.hypervolume:.3f}" for arm, run in by_arm.items()))
         n_same = same_trials(args)
         if n_same:
             # one latency memo for both: a model both arms train is timed once, so the arms

@@ -70,10 +70,9 @@ class _Worker:
     curve comes back with the result."""
 
     def __init__(self, baseline: Any, hub: Any, task: tuple[str, int, str | None]) -> None:
+        from autoprune.measure import LatencyMemo
         from autoprune.tasks import get_task
         from autoprune.trial import warm_up
-
-        from autoprune.measure import LatencyMemo
 
         self.baseline, self.hub = baseline, hub
         self.latency_memo = LatencyMemo()  # per worker process: one machine's measurements
