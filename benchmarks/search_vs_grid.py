@@ -26,6 +26,10 @@ arm is scored the same way: the hypervolume of the non-dominated points among it
 models, objectives accuracy (max) / latency_ms (min) / size_bytes (min) normalised to the
 dense baseline (points of accuracy, ratios otherwise), reference point 5 points of
 accuracy drop / latency ratio 1 / size ratio 1 (:func:`autoprune.search.default_reference`).
+The arms draw the same first recipes from the same seed, so they often complete identical
+models (same recipe, accuracy and size); such a model is scored in every arm with one
+latency ratio, the median of the arms' readings (:func:`share_latency`): each arm's search
+ran on its own readings, but timing noise does not rank arms that found the same models.
 
 Then arms 3 and 4 run again at the same number of trials and seeds (``--same-trials``,
 default 30, 12 with ``--quick``: more than a timed run holds, so the pruner acts on more
