@@ -21,11 +21,12 @@ options); only the sampler, the trial pruner and the budget differ between them.
 arm counts only the trials that finished within T of its start: ``budget.seconds`` stops
 *starting* trials, so the trial running at the deadline and the final report run past T
 (the wall column shows the whole call). The arms run in a rotating order per seed, each
-with its own latency memo (a shared one would spare later arms timing the first one paid). Every
-arm is scored the same way: the hypervolume of the non-dominated points among its complete
-models, objectives accuracy (max) / latency_ms (min) / size_bytes (min) normalised to the
-dense baseline (points of accuracy, ratios otherwise), reference point 5 points of
-accuracy drop / latency ratio 1 / size ratio 1 (:func:`autoprune.search.default_reference`).
+with its own latency memo (a shared one would spare later arms timing the first one
+paid). Every arm is scored the same way: the hypervolume of the non-dominated points among
+its complete models, objectives accuracy (max) / latency_ms (min) / size_bytes (min)
+normalised to the dense baseline (points of accuracy, ratios otherwise), reference point 5
+points of accuracy drop / latency ratio 1 / size ratio 1
+(:func:`autoprune.search.default_reference`).
 The arms draw the same first recipes from the same seed, so they often complete identical
 models (same recipe, accuracy and size); such a model is scored in every arm with one
 latency ratio, the median of the arms' readings (:func:`share_latency`): each arm's search
