@@ -130,7 +130,7 @@ class Point:
     size_ratio: float
     objectives: list[float]  # normalised, to minimise (points, ratio, ratio)
     trial: int | None = None  # the trial's number (search arms)
-    model: str | None = None  # the same model in another arm of the seed has the same (search arms)
+    model: str | None = None  # which model it is, equal across the arms of one seed (search arms)
 
 
 @dataclass

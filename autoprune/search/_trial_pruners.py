@@ -274,7 +274,7 @@ class ParetoTrialPruner(TrialPruner):
         _check_option("margin", margin, float, 0.0)
         _check_option("n_neighbors", n_neighbors, int, 1)
         _check_option("neighbor_percentile", neighbor_percentile, float, 0.0, 100.0)
-        _check_option("size_slope", size_slope, bool, 0)
+        _check_option("size_slope", size_slope, bool)
         if min_hypervolume_gain is not None:
             _check_option("min_hypervolume_gain", min_hypervolume_gain, float, 0.0, 1.0)
         if min_value is not None and not (isinstance(min_value, (int, float)) and math.isfinite(min_value)):
@@ -469,8 +469,8 @@ class TrialPrunerConfig:
         return {"name": self.name, **self.options}
 
 
-# name -> {option: (type, minimum, maximum)}; "int|auto" also takes the string "auto".
-_OPTIONS: dict[str, dict[str, tuple[Any, float, float | None]]] = {
+# name -> {option: (type, minimum, maximum)} (a bool option: (bool,)); "int|auto" also takes the string "auto".
+_OPTIONS: dict[str, dict[str, tuple[Any, ...]]] = {
     "none": {},
     "median": {
         "n_startup_trials": (int, 0, None),
@@ -499,7 +499,7 @@ _OPTIONS: dict[str, dict[str, tuple[Any, float, float | None]]] = {
         "min_hypervolume_gain": (float, 0.0, 1.0),
         "n_neighbors": (int, 1, None),
         "neighbor_percentile": (float, 0.0, 100.0),
-        "size_slope": (bool, 0, None),
+        "size_slope": (bool,),
     },
 }
 _SINGLE_OBJECTIVE = ("median", "hyperband", "successive_halving")
@@ -508,7 +508,8 @@ _SINGLE_OBJECTIVE = ("median", "hyperband", "successive_halving")
 TRIAL_PRUNERS = tuple(_OPTIONS)
 
 
-def _check_option(name: str, value: Any, kind: Any, low: float, high: float | None = None) -> None:
+def _check_option(name: str, value: Any, kind: Any, low: float = 0.0, high: float | None = None) -> None:
+    """``value`` is of ``kind`` (bounds ``[low, high]`` for numbers; none for bool)."""
     if kind == "int|auto" and value == "auto":
         return
     if kind is bool:
