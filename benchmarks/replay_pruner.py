@@ -61,6 +61,7 @@ def record(task: str, seeds: Sequence[int], trials: int) -> None:
         rows = [{
             "curve": {int(s): v for s, v in r.curve},
             "n_steps": r.recipe["finetune_epochs"],
+            "recipe": dict(r.recipe),
             "objectives": {k: r.measures[k] for k in ("params_total", "params_nonzero")},
             "point": (bench.make_point("", r.measures, result.baseline, the_space).objectives
                       if r.state == "complete" else None),
@@ -229,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = cli.parse_args(argv)
     if args.command == "record":
-        record(args.task, args.seeds or [0, 1, 2], args.trials or bench.SAME_TRIALS)
+        record(args.task, args.seeds or [0, 1, 2], args.trials or bench.SAME_TRIALS[args.task])
     elif args.command == "replay":
         replay(args.task, args)
     elif args.command == "predict":
