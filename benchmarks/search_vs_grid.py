@@ -32,19 +32,19 @@ models (same recipe, accuracy and size); such a model is scored in every arm wit
 latency ratio, the median of the arms' readings (:func:`share_latency`): each arm's search
 ran on its own readings, but timing noise does not rank arms that found the same models.
 
-Then arms 3 and 4 run again at the same number of trials and seeds (``--same-trials``,
-default 30, 12 with ``--quick``: more than a timed run holds, so the pruner acts on more
-than the warm starts, and enough that the front is crowded: at 16 Fashion-MNIST trials
-about half end on the front, so even stopping every trial off the front before it
-fine-tunes saves only 41% of the epochs) to compare the fine-tune epochs each spends and the
-hypervolume each reaches. The two share one latency memo
+Then arms 3 and 4 run again at the same number of trials and seeds (``--same-trials``;
+by default 30 on digits, 40 on Fashion-MNIST, 12 with ``--quick``: more than a timed run
+holds, so the pruner acts on more than the warm starts, and enough that the front is
+crowded: at 16 Fashion-MNIST trials about half end on the front, so even stopping every
+trial off the front before it fine-tunes saves only 41% of the epochs) to compare the
+fine-tune epochs each spends and the hypervolume each reaches. The two share one latency memo
 (:class:`autoprune.measure.LatencyMemo`): a model both train is timed once, so until the
 trial pruner's first stop changes what TPE proposes they run the same trials with the same
 values, and the difference is the pruner's, not timing noise's. ``--same-trials 0``
 compares the first N trials of the timed runs instead (N: the smaller trial count; the
 local executor runs one trial at a time, so those are what an N-trial run would do).
 
-Full benchmark (about 25-30 minutes on 2 idle cores, baselines cached beforehand;
+Full benchmark (about 30 minutes on 2 idle cores, baselines cached beforehand;
 training the three Fashion-MNIST baselines adds about 4 minutes the first time)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/search_vs_grid.py
