@@ -20,7 +20,8 @@ trials: the epochs spent if every trial that did not end on the run's front had 
 before fine-tuning (no hypervolume lost), and if, besides, the front members that
 contribute least were stopped too while at most ``--max-loss`` of the hypervolume is lost.
 
-Commands (digits: about 15 s a seed; Fashion-MNIST: about 3.5 minutes a seed, at 30 trials)::
+Commands (digits: about 15 s a seed at 30 trials; Fashion-MNIST: about 5 minutes a seed
+at 40; the recordings the READMEs quote were made at 30 on both, ``--trials 30``)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/replay_pruner.py record digits-mlp --seeds 0 1 2 10 11 12
     python benchmarks/replay_pruner.py replay digits-mlp --seeds 10 11 12 --min-gain 0.005 --neighbors 2 \
@@ -61,7 +62,6 @@ def record(task: str, seeds: Sequence[int], trials: int) -> None:
         rows = [{
             "curve": {int(s): v for s, v in r.curve},
             "n_steps": r.recipe["finetune_epochs"],
-            "recipe": dict(r.recipe),
             "objectives": {k: r.measures[k] for k in ("params_total", "params_nonzero")},
             "point": (bench.make_point("", r.measures, result.baseline, the_space).objectives
                       if r.state == "complete" else None),

@@ -37,8 +37,8 @@ by default 30 on digits, 40 on Fashion-MNIST, 12 with ``--quick``: more than a t
 holds, so the pruner acts on more than the warm starts, and enough that the front is
 crowded: at 16 Fashion-MNIST trials about half end on the front, so even stopping every
 trial off the front before it fine-tunes saves only 41% of the epochs) to compare the
-fine-tune epochs each spends and the hypervolume each reaches. The two share one latency memo
-(:class:`autoprune.measure.LatencyMemo`): a model both train is timed once, so until the
+fine-tune epochs each spends and the hypervolume each reaches. The two share one latency
+memo (:class:`autoprune.measure.LatencyMemo`): a model both train is timed once, so until the
 trial pruner's first stop changes what TPE proposes they run the same trials with the same
 values, and the difference is the pruner's, not timing noise's. ``--same-trials 0``
 compares the first N trials of the timed runs instead (N: the smaller trial count; the
