@@ -517,8 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs of every grid model")
     cli.add_argument("--grid-lr", type=float, default=1e-3, help="fine-tune learning rate of the grid")
     cli.add_argument("--same-trials", type=int, default=None,
-                     help="trials of the tpe vs tpe+pareto runs, every task (default: digits-mlp 30, "
-                          f"fashion-mnist-cnn 40; --quick {QUICK_SAME_TRIALS}); "
+                     help="trials of the tpe vs tpe+pareto runs, every task (default: "
+                          + ", ".join(f"{t} {n}" for t, n in SAME_TRIALS.items())
+                          + f"; --quick {QUICK_SAME_TRIALS}); "
                           "0: compare the first trials of the timed runs instead")
     cli.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: the task's)")
     cli.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
