@@ -6,8 +6,10 @@ and saves every trial's curve, fine-tune budget, parameter counts and normalised
 objectives. ``replay`` feeds those trials, in order, to a ``ParetoTrialPruner`` and prints,
 per seed, the fine-tune epochs it would have spent (ratio to the unpruned run) and the
 hypervolume it would have lost (the stopped trials' models removed; same reference point
-as the benchmark). A replay keeps the sampler's trajectory fixed: a live run also changes
-which recipes TPE proposes next, so live losses can be larger (see benchmarks/README.md).
+as the benchmark); with ``--explain``, which members of the recorded front it stopped, at
+which step, why, and what each was worth. A replay keeps the sampler's trajectory fixed: a
+live run also changes which recipes TPE proposes next, so live losses can be larger (see
+benchmarks/README.md).
 
 ``predict`` prints how far rule 3's expected final accuracy (``--neighbors``,
 ``--neighbor-percentile``, ``--size-slope``, no margin) lands from where each recorded
@@ -76,8 +78,10 @@ def _curve(recorded: dict) -> dict[int, float]:
     return {int(s): v for s, v in recorded["curve"].items()}
 
 
-def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace) -> tuple[float, float, int]:
-    """(epochs ratio, hypervolume loss, trials stopped) of ``pruner`` on one recorded run."""
+def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace,
+               stops: dict[int, tuple[int, str]] | None = None) -> tuple[float, float, int]:
+    """(epochs ratio, hypervolume loss, trials stopped) of ``pruner`` on one recorded run;
+    ``stops``, if given, gets ``{trial number: (step, the pruner's reason)}``."""
     history: list[TrialHistory] = []
     spent = full = stopped = 0
     kept, every = [], []
@@ -104,6 +108,8 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace) -> tup
                                         feasible=curve[max(curve)] >= min_accuracy))
         else:
             spent, stopped = spent + stop_at, stopped + 1
+            if stops is not None:
+                stops[number] = (stop_at, pruner.last_reason)
             history.append(TrialHistory(number, "pruned", {k: v for k, v in curve.items() if k <= stop_at},
                                         t["objectives"]))
     total = bench.front_hypervolume(every, space)
@@ -175,7 +181,7 @@ def _seed(path: Path) -> int:
 
 
 def _recordings(task: str, seeds: Sequence[int] | None) -> list[Path]:
-    files = sorted(p for p in RECORDS.glob(f"{task}-*.json") if seeds is None or _seed(p) in seeds)
+    files = sorted((p for p in RECORDS.glob(f"{task}-*.json") if seeds is None or _seed(p) in seeds), key=_seed)
     if not files:
         sys.exit(f"no recordings in {RECORDS}: run `record {task}` first")
     return files
@@ -203,11 +209,31 @@ def replay(task: str, args: argparse.Namespace) -> None:
                                    min_hypervolume_gain=args.min_gain, n_neighbors=args.neighbors,
                                    neighbor_percentile=args.neighbor_percentile, size_slope=args.size_slope,
                                    reference=space.hypervolume_reference)
-        rows.append((_seed(path), *replay_one(data, pruner, space)))
+        stops: dict[int, tuple[int, str]] = {}
+        rows.append((_seed(path), *replay_one(data, pruner, space, stops)))
         print(f"seed {rows[-1][0]:>3}: epochs {rows[-1][1]:.2f}, hypervolume loss {100 * rows[-1][2]:.1f}%, "
               f"{rows[-1][3]} stopped")
+        if args.explain:
+            explain_stops(data, stops, space)
     print(f"median: epochs {statistics.median(r[1] for r in rows):.2f}, "
           f"hypervolume loss {100 * statistics.median(r[2] for r in rows):.1f}%")
+
+
+def explain_stops(data: dict, stops: dict[int, tuple[int, str]], space: SearchSpace) -> None:
+    """Print the members of the recorded run's front that the replay stopped: each one's
+    share of the front's hypervolume (what the front loses without it alone) and why."""
+    complete = [(n, t["point"]) for n, t in enumerate(data["trials"]) if t["point"]]
+    points = [p for _, p in complete]
+    total = bench.front_hypervolume(points, space)
+    for j in pareto_front(np.array(points, dtype=float)):
+        number, point = complete[j]
+        if number in stops and total:
+            share = 1 - bench.front_hypervolume(points[:j] + points[j + 1:], space) / total
+            step, reason = stops[number]
+            curve = _curve(data["trials"][number])
+            final = curve[max(curve)]
+            print(f"      front trial {number:>2} (final {final:.4f}, {100 * share:.1f}% of the hypervolume) "
+                  f"stopped at step {step}: {reason}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--neighbors", type=int, default=3, help="n_neighbors")
     cli.add_argument("--neighbor-percentile", type=float, default=50.0, help="neighbor_percentile")
     cli.add_argument("--size-slope", action="store_true", help="size_slope")
+    cli.add_argument("--explain", action="store_true",
+                     help="replay: list the front members stopped, their share of the hypervolume and why")
     cli.add_argument("--max-loss", type=float, default=0.03, help="bound: hypervolume fraction that may be lost")
     args = cli.parse_args(argv)
     if args.command == "record":
