@@ -226,7 +226,7 @@ def explain_stops(data: dict, stops: dict[int, tuple[int, str]], space: SearchSp
     points = [p for _, p in complete]
     total = bench.front_hypervolume(points, space)
     for j in pareto_front(np.array(points, dtype=float)):
-        number, point = complete[j]
+        number = complete[j][0]
         if number in stops and total:
             share = 1 - bench.front_hypervolume(points[:j] + points[j + 1:], space) / total
             step, reason = stops[number]
