@@ -116,22 +116,27 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace,
     return spent / max(full, 1), (1 - bench.front_hypervolume(kept, space) / total) if total else 0.0, stopped
 
 
+def _recorded_front(data: dict, space: SearchSpace) -> tuple[dict[int, list[float]], list[int], float]:
+    """A recorded run's complete trials' points by trial number, the numbers of those on
+    its front, and the front's hypervolume."""
+    points = {n: t["point"] for n, t in enumerate(data["trials"]) if t["point"]}
+    numbers, values = list(points), list(points.values())
+    front = [numbers[j] for j in pareto_front(np.array(values, dtype=float))]
+    return points, front, bench.front_hypervolume(values, space)
+
+
 def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, float, float]:
     """(epochs ratio with no loss, epochs ratio within ``max_loss``, the loss) for one run,
     every trial that is stopped stopping before fine-tuning (step 0)."""
     epochs = [max(int(s) for s in t["curve"]) for t in data["trials"]]
-    complete = [i for i, t in enumerate(data["trials"]) if t["point"]]
-    points = [data["trials"][i]["point"] for i in complete]
-    total = bench.front_hypervolume(points, space)
-    kept = [complete[j] for j in pareto_front(np.array(points, dtype=float))]
+    points, kept, total = _recorded_front(data, space)
 
     def spent(members: list[int]) -> float:
         return sum(epochs[i] for i in members) / sum(epochs)
 
     lossless, loss = spent(kept), 0.0
     while len(kept) > 1:  # drop the member whose removal costs least, while within max_loss
-        losses = {i: 1 - bench.front_hypervolume([data["trials"][k]["point"] for k in kept if k != i], space) / total
-                  for i in kept}
+        losses = {i: 1 - bench.front_hypervolume([points[k] for k in kept if k != i], space) / total for i in kept}
         cheapest = min(losses, key=losses.__getitem__)
         if losses[cheapest] > max_loss:
             break
@@ -222,13 +227,10 @@ def replay(task: str, args: argparse.Namespace) -> None:
 def explain_stops(data: dict, stops: dict[int, tuple[int, str]], space: SearchSpace) -> None:
     """Print the members of the recorded run's front that the replay stopped: each one's
     share of the front's hypervolume (what the front loses without it alone) and why."""
-    complete = [(n, t["point"]) for n, t in enumerate(data["trials"]) if t["point"]]
-    points = [p for _, p in complete]
-    total = bench.front_hypervolume(points, space)
-    for j in pareto_front(np.array(points, dtype=float)):
-        number = complete[j][0]
+    points, front, total = _recorded_front(data, space)
+    for number in front:
         if number in stops and total:
-            share = 1 - bench.front_hypervolume(points[:j] + points[j + 1:], space) / total
+            share = 1 - bench.front_hypervolume([p for n, p in points.items() if n != number], space) / total
             step, reason = stops[number]
             curve = _curve(data["trials"][number])
             final = curve[max(curve)]
