@@ -8,9 +8,10 @@ stays meaningful even when the absolute numbers drift.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import statistics
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -189,8 +190,13 @@ class LatencyMemo:
     both learns from noise, and pays the timing again. With a memo, every model with the
     architecture (:func:`architecture_key`), inputs and settings of one already measured
     gets that measurement: identical models score identically. A search keeps one memo
-    per process (driver or Ray worker); share one between searches in a process to score
-    their identical models identically, e.g. when comparing samplers or trial pruners.
+    per process (driver or Ray worker) and stores the local one's measurements with its
+    study (:meth:`measured`), so a resumed search starts from them; share one memo between
+    searches in a process to score their identical models identically, e.g. when
+    comparing samplers or trial pruners.
+
+    Args:
+        measured: measurements to start from, as :meth:`measured` returns them.
 
     Example:
         >>> memo = LatencyMemo()
@@ -198,10 +204,13 @@ class LatencyMemo:
         >>> first = memo.pair(nn.Linear(8, 8), nn.Linear(8, 8), x, repeats=5, min_seconds=0)
         >>> memo.pair(nn.Linear(8, 8), nn.Linear(8, 8), x, repeats=5, min_seconds=0) == first
         True
+        >>> LatencyMemo(memo.measured()).pair(nn.Linear(8, 8), nn.Linear(8, 8), x, repeats=5, min_seconds=0) == first
+        True
     """
 
-    def __init__(self) -> None:
-        self._pairs: dict[Any, tuple[float, float]] = {}
+    def __init__(self, measured: Mapping[str, Sequence[float]] | None = None) -> None:
+        self._pairs: dict[str, tuple[float, float]] = {}
+        self.update(measured or {})
 
     def __len__(self) -> int:
         return len(self._pairs)
@@ -211,6 +220,17 @@ class LatencyMemo:
         keyword settings), measured only the first time this key is seen."""
         key = (architecture_key(model), architecture_key(baseline_model), _input_key(inputs),
                tuple(sorted((k, str(v)) for k, v in settings.items())))
-        if key not in self._pairs:
-            self._pairs[key] = measure_latency_pair(model, baseline_model, inputs, **settings)
-        return self._pairs[key]
+        # a digest, so that the measurements can be stored and read back by another process
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+        if digest not in self._pairs:
+            self._pairs[digest] = measure_latency_pair(model, baseline_model, inputs, **settings)
+        return self._pairs[digest]
+
+    def measured(self) -> dict[str, tuple[float, float]]:
+        """Every measurement so far, ``{key digest: (model_ms, baseline_ms)}`` (JSON-ready)."""
+        return dict(self._pairs)
+
+    def update(self, measured: Mapping[str, Sequence[float]]) -> None:
+        """Add measurements taken before (:meth:`measured` of this or another memo)."""
+        for digest, (model_ms, baseline_ms) in measured.items():
+            self._pairs[str(digest)] = (float(model_ms), float(baseline_ms))

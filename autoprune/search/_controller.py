@@ -72,7 +72,8 @@ class RunOptions:
         max_attempts: runs of a trial whose worker died before it is FAILED.
         latency_memo: latencies measured so far in this process, reused for models of the
             same architecture (:class:`autoprune.measure.LatencyMemo`); default a new one
-            per search. Pass one to several searches to score their identical models
+            per search. Either way it also gets the measurements stored with a resumed
+            study. Pass one to several searches to score their identical models
             identically. Local executor only: Ray workers each keep their own.
     """
 
@@ -301,6 +302,8 @@ class _Search:
         self.running: dict[int, _Running] = {}
         self.history: list[TrialHistory] = []
         self.front: list[rec.TrialRecord] = []  # the Pareto front as of the last finished trial
+        self.latency_memo: measure.LatencyMemo | None = None  # the local executor's
+        self._latencies_stored: set[str] = set()  # its measurements already in the study
 
     # -- study ---------------------------------------------------------------------
     def _open_study(self) -> optuna.Study:
@@ -391,7 +394,7 @@ class _Search:
         self.trial_pruner = self._make_trial_pruner(self.space.min_accuracy(base_measures["accuracy"]))
         self._write_run_file()
         backend = self._backend(study)
-        executor = self._executor()
+        executor = self._executor(study)
         tracker = self._tracker()
         tracker.start(run_dir=self.run_dir, space=self.space.to_dict(), args=self._args(), versions=_versions())
         tracker.log_baseline(base_measures)
@@ -526,6 +529,7 @@ class _Search:
                 trial.set_constraint(str(self.space.constraints[i]), violation)
             if self._joins_front(outcome.number, result.recipe, measures):  # only front members keep a model
                 self._save_model(outcome.number, result)
+            self._store_latencies(trial)
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         result_now = self._write_records(study)
         record = result_now.trial(outcome.number)
@@ -611,7 +615,7 @@ class _Search:
             return FlamlBackend(study, self.space, self.space.seed, history)
         return OptunaBackend(study, self.space)
 
-    def _executor(self) -> Executor:
+    def _executor(self, study: optuna.Study) -> Executor:
         if self.options.executor == "ray":
             from autoprune.search._ray import RayExecutor
 
@@ -620,7 +624,23 @@ class _Search:
                                max_attempts=self.options.max_attempts,
                                decisions=self.space.trial_pruner.name != "none",
                                task=(self.space.task, self.space.seed, self.data_dir))
-        return LocalExecutor(self.options.latency_memo)
+        memo = self.options.latency_memo if self.options.latency_memo is not None else measure.LatencyMemo()
+        stored: dict[str, Any] = {}  # what a resumed study measured before
+        for t in study.get_trials(deepcopy=False):
+            stored.update(t.user_attrs.get(rec.LATENCIES, {}))
+        memo.update(stored)
+        self.latency_memo, self._latencies_stored = memo, set(stored)
+        return LocalExecutor(memo)
+
+    def _store_latencies(self, trial: optuna.Trial) -> None:
+        """Keep the local memo's new measurements with the trial, so that after a resume a
+        model identical to one measured before scores identically."""
+        if self.latency_memo is None:
+            return
+        new = {k: v for k, v in self.latency_memo.measured().items() if k not in self._latencies_stored}
+        if new:
+            trial.set_user_attr(rec.LATENCIES, new)
+            self._latencies_stored.update(new)
 
     def _tracker(self) -> Any:
         from autoprune.tracking import make_tracker

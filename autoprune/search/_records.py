@@ -24,6 +24,7 @@ __all__ = ["TrialRecord", "record_from_frozen", "write_json_atomic", "write_tria
 RECIPE, MEASURES, CURVE, REASON, DETAILS, WORKER, SECONDS, ATTEMPTS, INTERRUPTED = (
     "recipe", "measures", "curve", "reason", "details", "worker", "seconds", "attempts", "interrupted",
 )
+LATENCIES = "latencies"  # the latency memo's measurements first taken for this trial
 
 
 @dataclass

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -124,3 +126,22 @@ def test_latency_memo_measures_each_architecture_once(monkeypatch):
     assert memo.pair(_stack(32), dense, torch.zeros(8, 512), threads=1) == (3.0, 10.0)  # other batch
     assert memo.pair(_stack(32), dense, x, threads=2) == (4.0, 10.0)  # other settings
     assert len(memo) == len(calls) == 4
+
+
+def test_latency_memo_starts_from_measurements_stored_as_json(monkeypatch):
+    calls = []
+
+    def fake_pair(model, baseline_model, inputs, **settings):
+        calls.append(settings)
+        return 1.5, 10.25
+
+    monkeypatch.setattr(latency_module, "measure_latency_pair", fake_pair)
+    x = torch.zeros(4, 512)
+    first = LatencyMemo()
+    first.pair(_stack(32), _stack(64), x, threads=1)
+    stored = json.loads(json.dumps(first.measured()))  # as a study keeps them
+    second = LatencyMemo(stored)
+    assert second.pair(_stack(32), _stack(64), x, threads=1) == (1.5, 10.25)
+    assert len(calls) == 1  # read back, not timed again
+    second.pair(_stack(16), _stack(64), x, threads=1)
+    assert len(calls) == 2 and len(second) == 2

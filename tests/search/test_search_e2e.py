@@ -19,6 +19,7 @@ import torch
 from autoprune.cli import main
 from autoprune.errors import ConfigError
 from autoprune.measure import LatencyMemo
+from autoprune.measure import _latency as latency_module
 from autoprune.search import RunOptions, open_run, search
 from autoprune.search._pareto import normalize
 
@@ -72,6 +73,21 @@ def test_a_shared_latency_memo_times_identical_models_once(fast_space, tmp_path)
     b = search(fast_space, trials=3, options=RunOptions(out=tmp_path / "b", latency_memo=memo, **QUIET))
     assert 1 <= measured <= 3 and len(memo) == measured  # the second search timed nothing new
     assert [r.measures["latency_ms"] for r in a.trials] == [r.measures["latency_ms"] for r in b.trials]
+
+
+def test_a_resumed_search_reuses_the_latencies_measured_before(make_space, tmp_path, monkeypatch):
+    space = make_space(**{"choices: [unstructured, channel]": "choices: [unstructured]"})  # one architecture
+    run = tmp_path / "run"
+    search(space, trials=2, options=RunOptions(out=run, **QUIET))
+
+    def timed_again(*args, **kwargs):
+        raise AssertionError("the dense architecture was measured before the resume")
+
+    monkeypatch.setattr(latency_module, "measure_latency_pair", timed_again)
+    result = search(space, trials=4, options=RunOptions(out=run, resume=True, **QUIET))
+    complete = [r for r in result.trials if r.state == "complete"]
+    assert len(complete) == 4
+    assert len({r.measures["latency_ms"] for r in complete}) == 1
 
 
 @pytest.mark.parametrize(
