@@ -40,7 +40,7 @@ import math
 import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,8 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace,
     ``stops``, if given, gets ``{trial number: (step, the pruner's reason)}``."""
     history: list[TrialHistory] = []
     spent = full = stopped = 0
-    kept, every = [], []
+    points, _, total = _recorded_front(data, space)
+    kept = []
     base = data["baseline_accuracy"]
     min_accuracy = space.min_accuracy(base) or -math.inf
 
@@ -99,11 +100,9 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace,
             RunningTrial(number, {k: v for k, v in curve.items() if k <= s}, t["objectives"], n_steps=t["n_steps"],
                          to_point=to_point),
             history)), None)
-        if t["point"]:
-            every.append(t["point"])
         if stop_at is None:
             spent += epochs
-            kept += [t["point"]] if t["point"] else []
+            kept += [number] if number in points else []
             history.append(TrialHistory(number, "complete", curve, t["objectives"], point=t["point"],
                                         feasible=curve[max(curve)] >= min_accuracy))
         else:
@@ -112,8 +111,7 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace,
                 stops[number] = (stop_at, pruner.last_reason)
             history.append(TrialHistory(number, "pruned", {k: v for k, v in curve.items() if k <= stop_at},
                                         t["objectives"]))
-    total = bench.front_hypervolume(every, space)
-    return spent / max(full, 1), (1 - bench.front_hypervolume(kept, space) / total) if total else 0.0, stopped
+    return spent / max(full, 1), _lost(points, kept, total, space), stopped
 
 
 def _recorded_front(data: dict, space: SearchSpace) -> tuple[dict[int, list[float]], list[int], float]:
@@ -123,6 +121,12 @@ def _recorded_front(data: dict, space: SearchSpace) -> tuple[dict[int, list[floa
     numbers, values = list(points), list(points.values())
     front = [numbers[j] for j in pareto_front(np.array(values, dtype=float))]
     return points, front, bench.front_hypervolume(values, space)
+
+
+def _lost(points: dict[int, list[float]], kept: Iterable[int], total: float, space: SearchSpace) -> float:
+    """The fraction of ``total`` (the hypervolume of all ``points``) lost when only the trials
+    ``kept`` remain."""
+    return 1 - bench.front_hypervolume([points[n] for n in kept], space) / total if total else 0.0
 
 
 def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, float, float]:
@@ -136,7 +140,7 @@ def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, f
 
     lossless, loss = spent(kept), 0.0
     while len(kept) > 1:  # drop the member whose removal costs least, while within max_loss
-        losses = {i: 1 - bench.front_hypervolume([points[k] for k in kept if k != i], space) / total for i in kept}
+        losses = {i: _lost(points, (k for k in kept if k != i), total, space) for i in kept}
         cheapest = min(losses, key=losses.__getitem__)
         if losses[cheapest] > max_loss:
             break
@@ -230,7 +234,7 @@ def explain_stops(data: dict, stops: dict[int, tuple[int, str]], space: SearchSp
     points, front, total = _recorded_front(data, space)
     for number in front:
         if number in stops and total:
-            share = 1 - bench.front_hypervolume([p for n, p in points.items() if n != number], space) / total
+            share = _lost(points, (n for n in points if n != number), total, space)
             step, reason = stops[number]
             curve = _curve(data["trials"][number])
             final = curve[max(curve)]
