@@ -351,10 +351,9 @@ class _Search:
             storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
     @staticmethod
-    def _interrupted_recipes(study: optuna.Study) -> list[tuple[int, Recipe]]:
+    def _interrupted_recipes(trials: Sequence[optuna.trial.FrozenTrial]) -> list[tuple[int, Recipe]]:
         """Interrupted trials not yet run again (a trial stopped before its recipe was
         drawn has nothing to rerun)."""
-        trials = study.get_trials(deepcopy=False)
         rerun = {t.user_attrs.get("rerun_of") for t in trials}
         return [
             (t.number, Recipe.from_dict(t.user_attrs[rec.RECIPE]))
@@ -388,13 +387,14 @@ class _Search:
         study = self._open_study()
         self.study = study
         self._fail_running(study, "interrupted: the controller stopped")  # e.g. killed
-        rerun = self._interrupted_recipes(study)
+        trials = study.get_trials(deepcopy=False)  # as left: the reruns and the latencies measured
+        rerun = self._interrupted_recipes(trials)
         baseline, base_measures = self._baseline(study)
         self.base_measures = base_measures
         self.trial_pruner = self._make_trial_pruner(self.space.min_accuracy(base_measures["accuracy"]))
         self._write_run_file()
         backend = self._backend(study)
-        executor = self._executor(study)
+        executor = self._executor(trials)
         tracker = self._tracker()
         tracker.start(run_dir=self.run_dir, space=self.space.to_dict(), args=self._args(), versions=_versions())
         tracker.log_baseline(base_measures)
@@ -615,7 +615,7 @@ class _Search:
             return FlamlBackend(study, self.space, self.space.seed, history)
         return OptunaBackend(study, self.space)
 
-    def _executor(self, study: optuna.Study) -> Executor:
+    def _executor(self, trials: Sequence[optuna.trial.FrozenTrial]) -> Executor:
         if self.options.executor == "ray":
             from autoprune.search._ray import RayExecutor
 
@@ -626,7 +626,7 @@ class _Search:
                                task=(self.space.task, self.space.seed, self.data_dir))
         memo = self.options.latency_memo if self.options.latency_memo is not None else measure.LatencyMemo()
         stored: dict[str, Any] = {}  # what a resumed study measured before
-        for t in study.get_trials(deepcopy=False):
+        for t in trials:
             stored.update(t.user_attrs.get(rec.LATENCIES, {}))
         memo.update(stored)
         self.latency_memo, self._latencies_stored = memo, set(stored)
