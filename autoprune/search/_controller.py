@@ -635,12 +635,12 @@ class _Search:
     def _store_latencies(self, trial: optuna.Trial) -> None:
         """Keep the local memo's new measurements with the trial, so that after a resume a
         model identical to one measured before scores identically."""
-        if self.latency_memo is None:
+        # the stored keys are all in the memo, so equal sizes mean nothing new (most trials)
+        if self.latency_memo is None or len(self.latency_memo) == len(self._latencies_stored):
             return
         new = {k: v for k, v in self.latency_memo.measured().items() if k not in self._latencies_stored}
-        if new:
-            trial.set_user_attr(rec.LATENCIES, new)
-            self._latencies_stored.update(new)
+        trial.set_user_attr(rec.LATENCIES, new)
+        self._latencies_stored.update(new)
 
     def _tracker(self) -> Any:
         from autoprune.tracking import make_tracker
