@@ -14,9 +14,13 @@ __all__ = ["TrialStatus", "TrialResult", "MEASURES", "OBJECTIVE_MEASURES"]
 
 
 class TrialStatus(str, enum.Enum):
+    """The one vocabulary of trial states: what a trial returns and what the study stores."""
+
     COMPLETE = "complete"
     PRUNED = "pruned"  # stopped early by the trial pruner
     FAILED = "failed"
+    RUNNING = "running"
+    WAITING = "waiting"
 
 
 # Measures a search may use as objectives or in constraints. ``accuracy_drop`` is
