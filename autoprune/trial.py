@@ -17,6 +17,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from autoprune import measure
+from autoprune.measure import LatencyConfig
 from autoprune.baseline import Baseline
 from autoprune.errors import TrialFailedError
 from autoprune.pruning import Pruner, prunable_layers, schedule_targets, split_epochs
@@ -29,19 +30,6 @@ __all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock", 
 
 # Called after every fine-tune epoch with (step, metrics); returning True stops the trial.
 ReportCallback = Callable[[int, dict[str, float]], bool]
-
-
-@dataclass(frozen=True)
-class LatencyConfig:
-    """How latency is measured: fixed torch threads, warm-up, median of repeats.
-
-    ``batch_size`` None means the task's ``benchmark_batch_size``.
-    """
-
-    threads: int = 1
-    warmup: int = 10
-    repeats: int = 50
-    batch_size: int | None = None
 
 
 @contextlib.contextmanager

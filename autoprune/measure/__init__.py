@@ -2,6 +2,7 @@
 
 from autoprune.measure._counts import count_flops, count_params
 from autoprune.measure._latency import (
+    LatencyConfig,
     LatencyMemo,
     architecture_key,
     measure_latency,
@@ -24,6 +25,7 @@ __all__ = [
     "deployable_state_dict",
     "pack_state_dict",
     "unpack_state_dict",
+    "LatencyConfig",
     "LatencyMemo",
     "architecture_key",
     "measure_latency",

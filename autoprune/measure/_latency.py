@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
@@ -19,7 +20,20 @@ from torch import nn
 from autoprune.errors import ConfigError
 from autoprune.tasks import call_model, to_device
 
-__all__ = ["LatencyMemo", "architecture_key", "measure_latency", "measure_latency_pair", "torch_threads"]
+__all__ = ["LatencyConfig", "LatencyMemo", "architecture_key", "measure_latency", "measure_latency_pair", "torch_threads"]
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """How latency is measured: fixed torch threads, warm-up, median of repeats.
+
+    ``batch_size`` None means the task's ``benchmark_batch_size``.
+    """
+
+    threads: int = 1
+    warmup: int = 10
+    repeats: int = 50
+    batch_size: int | None = None
+
 
 # stop growing repeats here, even if min_seconds has not elapsed (very fast models)
 _MAX_REPEATS = 10_000
