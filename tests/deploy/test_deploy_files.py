@@ -283,12 +283,9 @@ def test_cluster_launcher_config_passes_rays_own_validation() -> None:
 # -- README ----------------------------------------------------------------------------
 
 
-def test_readme_covers_the_path_and_names_real_files() -> None:
+def test_readme_names_real_files() -> None:
     text = (DEPLOY / "README.md").read_text()
-    for step in ("pip install 'autoprune[ray]'", "autoprune search --executor ray --workers 2", "helm install kuberay-operator",
-                 "kubectl create secret generic autoprune-postgres", "autoprune pareto", "autoprune export",
-                 "node_latency_lock"):
-        assert step in text, step
-    assert text.index("One machine first") < text.index("KubeRay")
-    for mentioned in set(re.findall(r"deploy/[\w./-]+\.(?:yaml|md)|deploy/Dockerfile", text)):
-        assert (ROOT / mentioned).is_file(), mentioned
+    mentioned = set(re.findall(r"deploy/[\w./-]+\.(?:yaml|md)|deploy/Dockerfile", text))
+    assert mentioned
+    for path in mentioned:
+        assert (ROOT / path).is_file(), path
