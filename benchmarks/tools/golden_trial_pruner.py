@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from autoprune.search import _trial_pruners as tp
+from autoprune.search import trial_pruners as tp
+from autoprune.search.trial_pruners import _hypervolume
 
 DENSE_PARAMS = 10_000
 # objective sets: the measures a trial reports beside its curve, and whether latency is
@@ -168,8 +169,8 @@ def pruner_of(options: dict[str, Any]) -> tp.ParetoTrialPruner:
 
 def decide(pruner: tp.ParetoTrialPruner, trial: tp.RunningTrial,
            history: Sequence[tp.TrialHistory]) -> tuple[bool, str]:
-    stop = pruner.should_stop(trial, history)
-    return bool(stop), pruner.last_reason
+    decision = pruner.decide(trial, history)
+    return decision.stop, decision.reason
 
 
 def _moocore_hypervolume(points: Any, reference: Sequence[float]) -> float:
@@ -184,7 +185,7 @@ def _moocore_hypervolume(points: Any, reference: Sequence[float]) -> float:
 def record(seed: int, n_scenarios: int) -> dict[str, Any]:
     rng = random.Random(seed)
     scenarios, dropped = [], 0
-    optuna_hv = tp.hypervolume
+    optuna_hv = _hypervolume.hypervolume
     for _ in range(n_scenarios):
         s = scenario(rng)
         pruner, history = pruner_of(s["options"]), history_of(s["history"])
@@ -194,11 +195,11 @@ def record(seed: int, n_scenarios: int) -> dict[str, Any]:
             for step in steps:
                 trial = running_of(t, step)
                 got = decide(pruner, trial, history)
-                tp.hypervolume = _moocore_hypervolume
+                _hypervolume.hypervolume = _moocore_hypervolume
                 try:
                     other = decide(pruner, trial, history)
                 finally:
-                    tp.hypervolume = optuna_hv
+                    _hypervolume.hypervolume = optuna_hv
                 if got != other:
                     dropped += 1
                     continue
