@@ -335,3 +335,143 @@ def test_optuna_pruner_reports_through_the_driver_side_trial(direction: str, sig
     assert not pruner.decide(RunningTrial(last.number, {1: 0.10}, n_steps=1, optuna_trial=last), []).stop
     with pytest.raises(TypeError, match="needs RunningTrial.optuna_trial"):
         pruner.decide(RunningTrial(5, {1: 0.5}), []).stop
+
+
+# --- the rules alone, the decision, validation without building -----------------------------
+
+
+def test_each_rule_is_a_pruner_of_its_own_and_names_itself_when_it_stops() -> None:
+    from autoprune.search.trial_pruners import AccuracyConstraintPruner, HypervolumeGainPruner, PeerPercentilePruner
+
+    peer = PeerPercentilePruner(percentile=25.0, n_startup_trials=4, n_warmup_steps=0, n_min_peers=3, margin=0.0)
+    assert peer.decide(candidate(0.80), HISTORY) == PRUNER.decide(candidate(0.80), HISTORY)
+    assert peer.decide(candidate(0.80), HISTORY).rule == "peer_percentile"
+    bar = AccuracyConstraintPruner(0.95, n_warmup_steps=0, margin=0.005)
+    history = peers([0.90, 0.92, 0.94, 0.96], size=10_000.0)
+    assert bar.decide(candidate(0.934, size=500.0), history).rule == "accuracy_constraint"
+    decision = bar.decide(candidate(0.936, size=500.0), history)
+    assert not decision.stop and decision.reason.startswith("can reach 0.95: 0.936 at step 1")
+    hv = HypervolumeGainPruner(0.02, (5.0, 1.0), n_startup_trials=2, n_warmup_steps=0, margin=0.0)
+    assert hv.decide(sized(0.80, 0.4), FRONT).rule == "hypervolume_gain"
+    assert hv.expected_final(sized(0.80, 0.4), FRONT) == pytest.approx(0.87)
+    assert not hv.decide(sized(0.84, 0.4), FRONT).stop
+    assert not hv.decide(RunningTrial(9, {1: 0.8}, n_steps=2), FRONT).stop  # no point: nothing to compare
+    with pytest.raises(ConfigError, match=r"min_value must be a finite number, but got min_value=None"):
+        AccuracyConstraintPruner(None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"min_hypervolume_gain must be a number in \[0, 1\]"):
+        HypervolumeGainPruner(None, (5.0, 1.0))  # type: ignore[arg-type]
+
+
+def test_the_pareto_pruner_is_its_rules_in_order_first_stop_wins() -> None:
+    from autoprune.search.trial_pruners import (
+        AccuracyConstraintPruner,
+        FirstStop,
+        HypervolumeGainPruner,
+        PeerPercentilePruner,
+    )
+
+    pareto = ParetoTrialPruner(min_value=0.9, min_hypervolume_gain=0.01, reference=(5.0, 1.0))
+    assert isinstance(pareto, FirstStop)
+    assert [type(p) for p in pareto.pruners] == [AccuracyConstraintPruner, HypervolumeGainPruner, PeerPercentilePruner]
+    assert [type(p) for p in ParetoTrialPruner().pruners] == [PeerPercentilePruner]
+    # a trial behind its peers and below the bar: the bar's rule speaks first
+    laggard = TrialHistory(7, COMPLETE, {1: 0.70, 2: 0.72, 3: 0.75}, {"size_bytes": 1000.0})
+    both = ParetoTrialPruner(n_warmup_steps=0, min_value=0.95, margin=0.005)
+    assert PRUNER.decide(candidate(0.80), [*HISTORY, laggard]).rule == "peer_percentile"
+    assert both.decide(candidate(0.80), [*HISTORY, laggard]).rule == "accuracy_constraint"
+
+
+def test_decision_constructors() -> None:
+    from autoprune.search.trial_pruners import Decision
+
+    assert Decision.go("warm-up") == Decision(False, "warm-up", "")
+    assert Decision.halt("peer_percentile", "behind") == Decision(True, "behind", "peer_percentile")
+    assert Decision(1, "x", "r").stop is True  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "objectives", "message"),
+    [
+        ("asha", {}, [("accuracy", "max")], r"^'asha' is not a trial pruner; allowed: none, median, hyperband, "
+                                            r"successive_halving, pareto\.$"),
+        ("median", {}, [("latency_ms", "min")], r"^median compares the task metric across trials, so the objective must "
+                                                r"be accuracy: max or accuracy_drop: min, but got latency_ms: min\.$"),
+        ("median", {}, [("accuracy", "max"), ("size_bytes", "min")],
+         r"^median is for one objective, but the space has 2; allowed with 2 objectives: none, pareto\.$"),
+        ("pareto", {}, [("accuracy", "max")],
+         r"^pareto compares trials on their other objectives, so it needs two or more, but the space has 1; "
+         r"allowed with one objective: none, median, hyperband, successive_halving\.$"),
+        ("pareto", {"percentile": 101}, [("accuracy", "max"), ("size_bytes", "min")],
+         r"^percentile must be a number in \[0, 100\], but got percentile=101\.$"),
+        ("pareto", {"min_hypervolume_gain": None}, [("accuracy", "max"), ("size_bytes", "min")],
+         r"^min_hypervolume_gain must be a number in \[0, 1\], but got min_hypervolume_gain=None\.$"),
+        ("pareto", {"patience": 3}, [("accuracy", "max"), ("size_bytes", "min")],
+         r"^'patience' is not an option of pareto; allowed: percentile, n_startup_trials, n_warmup_steps, "
+         r"n_min_peers, margin, min_hypervolume_gain, n_neighbors, neighbor_percentile, size_slope\.$"),
+        ("none", {"percentile": 3}, [("accuracy", "max")], r"^'percentile' is not an option of none; allowed: none\.$"),
+        ("hyperband", {"min_resource": 5, "max_resource": 2}, [("accuracy_drop", "min")],
+         r"^min_resource must be <= max_resource, but got min_resource=5, max_resource=2\.$"),
+        ("hyperband", {"bootstrap_count": 2}, [("accuracy", "max")],
+         r"^hyperband: bootstrap_count > 0 and max_resource == 'auto' are mutually incompatible, "
+         r"bootstrap_count is 2$"),
+        ("successive_halving", {"bootstrap_count": 1}, [("accuracy", "max")],
+         r"^successive_halving: bootstrap_count > 0 and min_resource == 'auto' are mutually incompatible, "
+         r"bootstrap_count is 1$"),
+        ("median", {"interval_steps": 0}, [("accuracy", "max")],
+         r"^interval_steps must be an integer >= 1, but got interval_steps=0\.$"),
+    ],
+)
+def test_validate_trial_pruner_says_what_is_wrong(name: str, options: dict, objectives: list, message: str) -> None:
+    from autoprune.search.trial_pruners import validate_trial_pruner
+
+    with pytest.raises(ConfigError, match=message):
+        validate_trial_pruner(TrialPrunerConfig(name, options), objectives)
+
+
+def test_validate_trial_pruner_builds_no_optuna_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoprune.search.trial_pruners import validate_trial_pruner
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("validation built an Optuna pruner")
+
+    for name in ("MedianPruner", "HyperbandPruner", "SuccessiveHalvingPruner", "NopPruner"):
+        monkeypatch.setattr(optuna.pruners, name, refuse)
+    validate_trial_pruner(TrialPrunerConfig("hyperband", {"min_resource": 1, "max_resource": 9}),
+                          [("accuracy_drop", "min")])
+    validate_trial_pruner(TrialPrunerConfig("median", {"n_startup_trials": 2}), [("accuracy", "max")])
+    validate_trial_pruner(TrialPrunerConfig("pareto", {"percentile": 90, "min_hypervolume_gain": 0.005}),
+                          [("accuracy", "max"), ("latency_ms", "min"), ("size_bytes", "min")])
+    validate_trial_pruner(TrialPrunerConfig("none"), [("accuracy", "max"), ("size_bytes", "min")])
+
+
+def test_every_registered_pruner_declares_options_its_constructor_takes() -> None:
+    import inspect
+
+    from autoprune.registry import TRIAL_PRUNERS
+
+    assert TRIAL_PRUNERS.names() == ("none", "median", "hyperband", "successive_halving", "pareto")
+    for name, cls in TRIAL_PRUNERS.items():
+        assert set(cls.options) <= set(inspect.signature(cls).parameters), name
+
+
+def test_a_registered_third_party_pruner_is_validated_and_built_from_its_options() -> None:
+    from autoprune.registry import TRIAL_PRUNERS
+    from autoprune.search.trial_pruners import Decision, Option, TrialPruner, validate_trial_pruner
+
+    class Patience(TrialPruner):
+        options = {"patience": Option("int", 1)}
+
+        def __init__(self, patience: int = 2) -> None:
+            self.patience = patience
+
+        def decide(self, trial, history):  # type: ignore[no-untyped-def]
+            return Decision.go("patient")
+
+    TRIAL_PRUNERS.register("patience", Patience)
+    try:
+        validate_trial_pruner(TrialPrunerConfig("patience", {"patience": 3}), [("accuracy", "max")])
+        with pytest.raises(ConfigError, match=r"patience must be an integer >= 1, but got patience=0"):
+            validate_trial_pruner(TrialPrunerConfig("patience", {"patience": 0}), [("accuracy", "max")])
+        assert make_trial_pruner(TrialPrunerConfig("patience", {"patience": 3}), 2).patience == 3
+    finally:
+        TRIAL_PRUNERS.unregister("patience")
