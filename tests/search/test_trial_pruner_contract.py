@@ -16,6 +16,7 @@ from autoprune.search.trial_pruners import (
     NoTrialPruner,
     ParetoTrialPruner,
     PeerPercentilePruner,
+    RunningTrial,
     TrialPruner,
     TrialPrunerConfig,
     make_trial_pruner,
@@ -53,8 +54,6 @@ def test_the_rules_and_eager_settings_keep_the_contract(pruner: TrialPruner) -> 
 def test_the_eager_pareto_pruner_stops_on_the_contract_history_so_its_rules_ran() -> None:
     # otherwise the contract above would only have exercised the gates
     pruner = ParetoTrialPruner(**EAGER, percentile=90.0, n_min_peers=1)
-    from autoprune.search.trial_pruners import RunningTrial
-
     decision = pruner.decide(RunningTrial(9, {0: 0.2, 1: 0.5}, {"params_nonzero": 900}, n_steps=3), contract_history())
     assert decision.stop and decision.rule == "peer_percentile"
 

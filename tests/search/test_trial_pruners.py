@@ -473,5 +473,10 @@ def test_a_registered_third_party_pruner_is_validated_and_built_from_its_options
         with pytest.raises(ConfigError, match=r"patience must be an integer >= 1, but got patience=0"):
             validate_trial_pruner(TrialPrunerConfig("patience", {"patience": 0}), [("accuracy", "max")])
         assert make_trial_pruner(TrialPrunerConfig("patience", {"patience": 3}), 2).patience == 3
+        TRIAL_PRUNERS.register("never", lambda: NoTrialPruner())  # a plain factory: no options
+        assert isinstance(make_trial_pruner(TrialPrunerConfig("never"), 2), NoTrialPruner)
+        with pytest.raises(ConfigError, match=r"'patience' is not an option of never; allowed: none\."):
+            validate_trial_pruner(TrialPrunerConfig("never", {"patience": 1}), [("accuracy", "max")])
     finally:
         TRIAL_PRUNERS.unregister("patience")
+        TRIAL_PRUNERS.unregister("never")

@@ -141,5 +141,7 @@ def make_trial_pruner(
         50.0
     """
     pruner = _entry(config, n_objectives)
+    if not hasattr(pruner, "from_config"):  # a plain factory registered by a plug-in
+        return pruner(**config.options)
     return pruner.from_config(dict(config.options), min_value=min_value, directions=directions,
                               study_direction=study_direction, reference=reference)
