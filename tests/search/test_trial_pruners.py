@@ -480,3 +480,14 @@ def test_a_registered_third_party_pruner_is_validated_and_built_from_its_options
     finally:
         TRIAL_PRUNERS.unregister("patience")
         TRIAL_PRUNERS.unregister("never")
+
+
+def test_options_as_json_schema() -> None:
+    options = ParetoTrialPruner.options
+    assert options["percentile"].json_schema() == {"type": "number", "minimum": 0.0, "maximum": 100.0}
+    assert options["n_min_peers"].json_schema() == {"type": "integer", "minimum": 1}
+    assert options["size_slope"].json_schema() == {"type": "boolean"}
+    from autoprune.search.trial_pruners import HyperbandTrialPruner
+
+    assert HyperbandTrialPruner.options["max_resource"].json_schema() == {
+        "anyOf": [{"type": "integer", "minimum": 1}, {"const": "auto"}]}

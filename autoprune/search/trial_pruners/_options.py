@@ -65,6 +65,23 @@ class Option:
         raise ConfigError(f"{name} must be {what} {bounds}, but got {name}={value!r}.")
 
 
+    def json_schema(self) -> dict[str, Any]:
+        """The option as JSON Schema (for the search space's schema).
+
+        Example:
+            >>> Option("int|auto", 1).json_schema()
+            {'anyOf': [{'type': 'integer', 'minimum': 1}, {'const': 'auto'}]}
+        """
+        if self.kind == "bool":
+            return {"type": "boolean"}
+        bounds: dict[str, Any] = {"minimum": self.low}
+        if self.high is not None:
+            bounds["maximum"] = self.high
+        if self.kind == "int|auto":
+            return {"anyOf": [{"type": "integer", **bounds}, {"const": "auto"}]}
+        return {"type": "integer" if self.kind == "int" else "number", **bounds}
+
+
 def check_arguments(options: Mapping[str, Option], **values: Any) -> None:
     """Check a constructor's arguments against the declared ``options`` (an optional one
     may be None)."""
