@@ -1,8 +1,8 @@
 """What both benchmark scripts share: logging, the untimed warm-up search, the trials a
 study finished, and the plain-text table and PASS / FAIL verdicts they print.
 
-The scripts run as ``python benchmarks/<script>.py``, so this directory is on ``sys.path``
-and they ``import _common``.
+The scripts run from the repository root as ``python -m benchmarks.<script>`` (or as
+``python benchmarks/<script>.py``, which puts this directory on ``sys.path``).
 """
 
 from __future__ import annotations

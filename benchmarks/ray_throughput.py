@@ -26,12 +26,14 @@ never wait for the controller inside a trial; with one, each fine-tune report's 
 
 Command (about 8 minutes on 2 idle cores)::
 
-    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/ray_throughput.py
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.ray_throughput
 
 Smoke run (one round of 6 trials per configuration)::
 
-    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/ray_throughput.py --quick
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.ray_throughput --quick
 
+``--json out.json`` also writes every configuration's rounds (trials, failed, phase and
+per-trial seconds, trials per minute, overhead fraction) and the Ray startup times.
 ``--run-root /dev/shm`` puts the run directories (and their SQLite study) on tmpfs, to
 separate the cost of the study's disk commits from the rest of the overhead.
 Targets (printed with PASS / FAIL, never asserted): 2 Ray workers reach >= 1.7x the
@@ -40,6 +42,7 @@ trials per minute of 1; the controller's overhead is < 5% of the trial phase.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -47,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import optuna
@@ -57,7 +60,10 @@ from autoprune.baseline import get_baseline
 from autoprune.search import RunOptions, SearchSpace, load_space, search
 from autoprune.tasks import get_task
 
-from _common import finished_trials, log, parser, table, untimed_search, verdict
+if __package__:  # python -m benchmarks.ray_throughput (from the repository root)
+    from benchmarks._common import finished_trials, log, parser, table, untimed_search, verdict
+else:  # python benchmarks/ray_throughput.py: this directory is on sys.path
+    from _common import finished_trials, log, parser, table, untimed_search, verdict
 
 SPACE = Path(__file__).resolve().parent / "spaces" / "ray-digits-mlp.yaml"
 CONFIGS = {"local": ("local", 1), "ray-1": ("ray", 1), "ray-2": ("ray", 2)}
@@ -148,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     cli.add_argument("--run-root", type=Path, default=None,
                      help="where run directories (and their SQLite study) go (default: a temp dir)")
+    cli.add_argument("--json", type=Path, default=None, help="also write every round's numbers here")
     args = cli.parse_args(argv)
     trials, rounds = (6, 1) if args.quick else (args.trials, args.rounds)
     space = load_space(SPACE).with_overrides(trials=trials, seed=args.seed)
@@ -202,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{OVERHEAD_TARGET:.0%} of the trial phase ({100 * r.overhead_fraction:.1f}%, "
               f"{r.overhead_per_trial_s:.3f}s per trial){note}")
     print(f"\ntorch {torch.__version__}; timings are this machine's, under its load")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "trials": trials, "rounds": rounds, "cpus": os.cpu_count(), "startup_s": startup,
+            "configs": {name: [{**asdict(r), "per_minute": r.per_minute, "overhead_fraction": r.overhead_fraction}
+                               for r in runs] for name, runs in results.items()},
+        }, indent=1))
     return 0
 
 

@@ -47,11 +47,11 @@ local executor runs one trial at a time, so those are what an N-trial run would 
 Full benchmark (about 30 minutes on 2 idle cores, baselines cached beforehand;
 training the three Fashion-MNIST baselines adds about 4 minutes the first time)::
 
-    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/search_vs_grid.py
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.search_vs_grid
 
 Smoke run (digits only, one seed, about a minute)::
 
-    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/search_vs_grid.py --quick
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.search_vs_grid --quick
 
 Timings are wall-clock on the machine it runs on: run it on an otherwise idle machine.
 Nothing here asserts a threshold; the targets are printed with PASS / FAIL.
@@ -92,11 +92,14 @@ from autoprune.search import (
     search,
 )
 from autoprune.search._controller import trial_baseline
-from autoprune.search._trial_pruners import TrialPrunerConfig
+from autoprune.search.trial_pruners import TrialPrunerConfig
 from autoprune.tasks import Task, get_task
 from autoprune.training import train_epoch
 
-from _common import finished_trials, log, parser, table, untimed_search, verdict
+if __package__:  # python -m benchmarks.search_vs_grid (from the repository root)
+    from benchmarks._common import finished_trials, log, parser, table, untimed_search, verdict
+else:  # python benchmarks/search_vs_grid.py: this directory is on sys.path
+    from _common import finished_trials, log, parser, table, untimed_search, verdict
 
 TASKS = ("digits-mlp", "fashion-mnist-cnn")
 SPACES_DIR = Path(__file__).resolve().parent / "spaces"
@@ -104,7 +107,7 @@ UNSTRUCTURED_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 CHANNEL_RATIOS = (0.25, 0.5, 0.75)
 ARMS = ("grid", "random", "tpe", "tpe+pareto")
 # trials of the tpe vs tpe+pareto comparison: more than a timed run holds, so that the
-# pruner acts on more than the warm starts (README: why 40 on Fashion-MNIST)
+# pruner acts on more than the warm starts (the module docstring says why 40 on Fashion-MNIST)
 SAME_TRIALS = {"digits-mlp": 30, "fashion-mnist-cnn": 40}
 QUICK_SAME_TRIALS = 12
 ONE_POINT = 0.01  # accuracy_drop of one point

@@ -17,7 +17,7 @@ from autoprune.search._pareto import (
 )
 from autoprune.search._records import TrialRecord
 from autoprune.search._space import SearchSpace, load_space, parse_space
-from autoprune.search._trial_pruners import ParetoTrialPruner, TrialPruner
+from autoprune.search.trial_pruners import ParetoTrialPruner, TrialPruner
 
 __all__ = [
     "RunOptions",

@@ -41,7 +41,7 @@ from autoprune.search._pareto import (
     pareto_front,
 )
 from autoprune.search._space import Objective, SearchSpace, constraint_violations, load_space
-from autoprune.search._trial_pruners import (
+from autoprune.search.trial_pruners import (
     RunningTrial,
     TrialHistory,
     make_trial_pruner,
@@ -316,7 +316,7 @@ class _Search:
             raise ConfigError(f"storage={_redact(self.storage_url)!r} cannot be reached: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         name = self.space.name
         sampler = _quiet(make_sampler, self.space.sampler if self.space.backend == "optuna" else "random", self.space.seed)
-        pruner = self._make_trial_pruner(None).study_pruner()
+        pruner = self._make_trial_pruner(None).study_pruner() or optuna.pruners.NopPruner()
         if name in names:
             if not self.options.resume:
                 raise ConfigError(
@@ -483,10 +483,10 @@ class _Search:
         current = RunningTrial(number=number, curve={int(s): v for s, v in running.curve},
                                objectives=known, n_steps=self._n_reports(running.recipe),
                                optuna_trial=running.trial, to_point=lambda final: self._point(known, final))
-        stop = bool(self.trial_pruner.should_stop(current, self.history))
-        if stop:
-            running.stop_reason = self.trial_pruner.last_reason
-        return stop
+        decision = self.trial_pruner.decide(current, self.history)
+        if decision.stop:
+            running.stop_reason = decision.reason
+        return decision.stop
 
     def _point(self, known: dict[str, float], accuracy: float) -> np.ndarray:
         """A running trial's point on the front if it ended at ``accuracy``; NaN where a

@@ -43,7 +43,7 @@ n_startup_trials, n_warmup_steps, n_min_peers, margin, min_hypervolume_gain,
 n_neighbors, neighbor_percentile, size_slope); and Optuna's ``median``,
 ``hyperband``, ``successive_halving`` (one objective, ``accuracy: max`` or
 ``accuracy_drop: min``, since they compare the task metric; options are those of the
-Optuna class). See :mod:`autoprune.search._trial_pruners`.
+Optuna class). See :mod:`autoprune.search.trial_pruners`.
 
 FLAML has no Pareto search. With several objectives a FLAML search is lexicographic
 (CFO only): the objectives in the order written, each kept within ``flaml.tolerances``
@@ -83,11 +83,7 @@ from autoprune.recipe import (
 )
 from autoprune.result import OBJECTIVE_MEASURES
 from autoprune.search._pareto import default_reference
-from autoprune.search._trial_pruners import (
-    TRIAL_PRUNERS,
-    TrialPrunerConfig,
-    make_trial_pruner,
-)
+from autoprune.search.trial_pruners import TrialPrunerConfig, validate_trial_pruner
 
 __all__ = [
     "BACKENDS",
@@ -849,22 +845,9 @@ class _Parser:
         else:
             items = self.mapping(value, "trial_pruner")
         options = {k: v for k, v in items.items() if k != "name"}
-        name = items.get("name")
-        if name not in TRIAL_PRUNERS:
-            raise self.error("trial_pruner", f"{name!r} is not a trial pruner; allowed: {_join(TRIAL_PRUNERS)}.")
-        config = TrialPrunerConfig(name, options)
-        direction = "maximize"
-        if name in ("median", "hyperband", "successive_halving") and len(objectives) == 1:
-            o = objectives[0]
-            if (o.name, o.direction) not in _OPTUNA_PRUNER_OBJECTIVES:
-                raise self.error(
-                    "trial_pruner",
-                    f"{name} compares the task metric across trials, so the objective must be "
-                    f"accuracy: max or accuracy_drop: min, but got {o.name}: {o.direction}.",
-                )
-            direction = o.optuna_direction
-        try:  # building it checks the options and the number of objectives
-            make_trial_pruner(config, len(objectives), study_direction=direction)
+        config = TrialPrunerConfig(items.get("name"), options)
+        try:  # name, options and bounds, the number and kind of objectives
+            validate_trial_pruner(config, [(o.name, o.direction) for o in objectives])
         except ConfigError as exc:
             raise self.error("trial_pruner", str(exc)) from None
         return config

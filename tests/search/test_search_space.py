@@ -21,7 +21,7 @@ from autoprune.search._space import (
     load_space,
     parse_space,
 )
-from autoprune.search._trial_pruners import TrialPrunerConfig
+from autoprune.search.trial_pruners import TrialPrunerConfig
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 

@@ -1,16 +1,14 @@
-"""The search-vs-grid benchmark's scoring: one latency for a model several arms completed."""
+"""The search-vs-grid benchmark's scoring: one latency for a model several arms completed.
+
+Run from the repository root: ``python -m pytest benchmarks``.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import search_vs_grid as bench  # noqa: E402
-
-from autoprune.search import load_space  # noqa: E402
+from autoprune.search import load_space
+from benchmarks import search_vs_grid as bench
 
 
 def _arm(name: str, *points: tuple[str, float, float, float]) -> bench.ArmRun:

@@ -1,18 +1,16 @@
-"""benchmarks/replay_pruner.py: which recorded front members a replayed pruner stops, and why."""
+"""benchmarks/tools/replay_pruner.py: which recorded front members a replayed pruner stops, and why.
+
+Run from the repository root: ``python -m pytest benchmarks``.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import replay_pruner as rp  # noqa: E402
-import search_vs_grid as bench  # noqa: E402
-
-from autoprune.search import load_space  # noqa: E402
-from autoprune.search._trial_pruners import ParetoTrialPruner  # noqa: E402
+from autoprune.search import load_space
+from autoprune.search.trial_pruners import ParetoTrialPruner
+from benchmarks import search_vs_grid as bench
+from benchmarks.tools import replay_pruner as rp
 
 
 def _trial(after_pruning: float, final: float, params: int, point: list[float]) -> dict:

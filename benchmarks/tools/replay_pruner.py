@@ -11,11 +11,11 @@ which step, why, and what each was worth. A replay keeps the sampler's trajector
 live run also changes which recipes TPE proposes next, so live losses can be larger (see
 benchmarks/README.md).
 
-``predict`` prints how far rule 3's expected final accuracy (``--neighbors``,
-``--neighbor-percentile``, ``--size-slope``, no margin) lands from where each recorded
-trial really ended, at step 0 (right after pruning) and step 1, beside the estimate rule 3
-used before: the trial's value now plus the median gain of the finished trials closest to
-it in value.
+``predict`` prints how far the hypervolume rule's expected final accuracy
+(``HypervolumeGainPruner.expected_final``: ``--neighbors``, ``--neighbor-percentile``,
+``--size-slope``, no margin) lands from where each recorded trial really ended, at step 0
+(right after pruning) and step 1, beside a simpler estimate: the trial's value now plus
+the median gain of the finished trials closest to it in value.
 
 ``bound`` prints, per recorded run, what no early-stopping rule can beat at the same
 trials: the epochs spent if every trial that did not end on the run's front had stopped
@@ -23,13 +23,13 @@ before fine-tuning (no hypervolume lost), and if, besides, the front members tha
 contribute least were stopped too while at most ``--max-loss`` of the hypervolume is lost.
 
 Commands (digits: about 15 s a seed at 30 trials; Fashion-MNIST: about 5 minutes a seed
-at 40; the recordings the READMEs quote were made at 30 on both, ``--trials 30``)::
+at 40; run from the repository root)::
 
-    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python benchmarks/replay_pruner.py record digits-mlp --seeds 0 1 2 10 11 12
-    python benchmarks/replay_pruner.py replay digits-mlp --seeds 10 11 12 --min-gain 0.005 --neighbors 2 \
+    AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.tools.replay_pruner record digits-mlp --seeds 0 1 2 10 11 12
+    python -m benchmarks.tools.replay_pruner replay digits-mlp --seeds 10 11 12 --min-gain 0.005 --neighbors 2 \
         --size-slope --margin 0.01 --warmup 0 --percentile 90 --peers 3
-    python benchmarks/replay_pruner.py predict digits-mlp --neighbors 2
-    python benchmarks/replay_pruner.py bound digits-mlp
+    python -m benchmarks.tools.replay_pruner predict digits-mlp --neighbors 2
+    python -m benchmarks.tools.replay_pruner bound digits-mlp
 """
 
 from __future__ import annotations
@@ -46,10 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from autoprune.search import RunOptions, SearchSpace, load_space, pareto_front, search
-from autoprune.search._trial_pruners import ParetoTrialPruner, RunningTrial, TrialHistory
-
-import search_vs_grid as bench
-from _common import parser
+from autoprune.search.trial_pruners import HypervolumeGainPruner, ParetoTrialPruner, RunningTrial, TrialHistory
+from benchmarks import search_vs_grid as bench
+from benchmarks._common import parser
 
 RECORDS = Path(tempfile.gettempdir()) / "autoprune-pruner-records"
 
@@ -96,10 +95,13 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace,
         curve = _curve(t)
         epochs = max(curve)  # step 0 is the pruned model before fine-tuning
         full += epochs
-        stop_at = next((s for s in sorted(curve) if pruner.should_stop(
-            RunningTrial(number, {k: v for k, v in curve.items() if k <= s}, t["objectives"], n_steps=t["n_steps"],
-                         to_point=to_point),
-            history)), None)
+        stop_at, reason = None, ""
+        for s in sorted(curve):
+            decision = pruner.decide(RunningTrial(number, {k: v for k, v in curve.items() if k <= s}, t["objectives"],
+                                                  n_steps=t["n_steps"], to_point=to_point), history)
+            if decision.stop:
+                stop_at, reason = s, decision.reason
+                break
         if stop_at is None:
             spent += epochs
             kept += [number] if number in points else []
@@ -108,7 +110,7 @@ def replay_one(data: dict, pruner: ParetoTrialPruner, space: SearchSpace,
         else:
             spent, stopped = spent + stop_at, stopped + 1
             if stops is not None:
-                stops[number] = (stop_at, pruner.last_reason)
+                stops[number] = (stop_at, reason)
             history.append(TrialHistory(number, "pruned", {k: v for k, v in curve.items() if k <= stop_at},
                                         t["objectives"]))
     return spent / max(full, 1), _lost(points, kept, total, space), stopped
@@ -149,7 +151,7 @@ def bound_one(data: dict, space: SearchSpace, max_loss: float) -> tuple[float, f
     return lossless, spent(kept), loss
 
 
-def prediction_errors(data: dict, pruner: ParetoTrialPruner, step: int) -> list[tuple[float, float]]:
+def prediction_errors(data: dict, pruner: HypervolumeGainPruner, step: int) -> list[tuple[float, float]]:
     """(rule 3's error, the value-neighbours' error) in points for every trial of one run that
     reports ``step`` before its last, predicted from the trials before it as if all completed."""
     errors = []
@@ -158,7 +160,7 @@ def prediction_errors(data: dict, pruner: ParetoTrialPruner, step: int) -> list[
         curve, last, before = every[number].curve, t["n_steps"], every[:number]
         if step not in curve or step >= last or last not in curve:
             continue
-        expected = pruner._expected_final(RunningTrial(number, {step: curve[step]}, t["objectives"], n_steps=last),
+        expected = pruner.expected_final(RunningTrial(number, {step: curve[step]}, t["objectives"], n_steps=last),
                                           before)
         closest = sorted((h for h in before if step in h.curve and last in h.curve),
                          key=lambda h: abs(h.curve[step] - curve[step]))[:pruner.n_neighbors]
@@ -170,15 +172,16 @@ def prediction_errors(data: dict, pruner: ParetoTrialPruner, step: int) -> list[
 
 
 def predict(task: str, args: argparse.Namespace) -> None:
-    pruner = ParetoTrialPruner(margin=0.0, n_neighbors=args.neighbors, neighbor_percentile=args.neighbor_percentile,
-                               size_slope=args.size_slope)
+    # only its prediction is used: no gain threshold, no reference point
+    pruner = HypervolumeGainPruner(0.0, None, margin=0.0, n_neighbors=args.neighbors,
+                                   neighbor_percentile=args.neighbor_percentile, size_slope=args.size_slope)
     for step in (0, 1):
         errors = [e for path in _recordings(task, args.seeds)
                   for e in prediction_errors(json.loads(path.read_text()), pruner, step)]
         if not errors:
             print(f"step {step}: no trial to predict")
             continue
-        for label, values in (("closest in size (rule 3)", [e[0] for e in errors]),
+        for label, values in (("closest in size (hypervolume rule)", [e[0] for e in errors]),
                               ("closest in value, + median gain", [e[1] for e in errors])):
             arr = np.abs(values)
             print(f"step {step}, {label:<32}: mean absolute error {arr.mean():.2f} points, "

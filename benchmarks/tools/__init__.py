@@ -1,0 +1,1 @@
+"""Research tools behind the benchmark spaces' settings (``python -m benchmarks.tools.<tool>``)."""
