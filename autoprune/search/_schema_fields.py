@@ -56,18 +56,18 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def json_schema(make: Callable[[], dict[str, Any]], *, replace: bool = True, **field: Any) -> Any:
-    """A ``Field`` whose JSON Schema is ``make()`` (or the generated one updated with it),
-    computed when the schema is written, so registered names are current."""
+def json_schema(make: Callable[[], dict[str, Any]]) -> Any:
+    """A ``Field`` whose JSON Schema is ``make()`` (keeping the generated default, title
+    and description), computed when the schema is written, so registered names are
+    current."""
 
     def extra(schema: dict[str, Any]) -> None:
-        if replace:
-            kept = {k: schema[k] for k in ("default", "title", "description") if k in schema}
-            schema.clear()
-            schema.update(kept)
+        kept = {k: schema[k] for k in ("default", "title", "description") if k in schema}
+        schema.clear()
+        schema.update(kept)
         schema.update(make())
 
-    return Field(json_schema_extra=extra, **field)
+    return Field(json_schema_extra=extra)
 
 
 class Section(BaseModel):
