@@ -22,6 +22,17 @@ from autoprune.search._space import (
     parse_space,
 )
 from autoprune.search.trial_pruners import TrialPrunerConfig
+from autoprune.search.backends import (
+    flaml_config,
+    lexico_objectives,
+    recipe_from_config,
+    sample_recipe,
+    trial_params,
+)
+
+from _space_registries import space_registries  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.usefixtures("space_registries")
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 
@@ -71,7 +82,7 @@ def test_shipped_spaces_load(name: str) -> None:
     assert space.task == "digits-mlp"
     assert space.params
     # each shipped space can produce a recipe through optuna
-    recipe = space.sample_optuna(optuna.trial.FixedTrial(_first_values(space)))
+    recipe = sample_recipe(space, optuna.trial.FixedTrial(_first_values(space)))
     assert isinstance(recipe, Recipe)
 
 
@@ -263,7 +274,7 @@ def test_sample_optuna_skips_inactive_params_and_applies_fixed() -> None:
         {"granularity": "channel", "sparsity": 0.5, "schedule": "one_shot", "allocation": "global",
          "finetune_epochs": 3, "steps": 4, "nm_n": 1}  # steps and nm_n are inactive
     )
-    recipe = space.sample_optuna(trial)
+    recipe = sample_recipe(space, trial)
     assert recipe == Recipe(granularity="channel", sparsity=0.5, schedule="one_shot", allocation="global",
                             finetune_epochs=3, finetune_lr=0.001)
     assert recipe.steps == 1 and recipe.nm_n == 2  # recipe defaults
@@ -279,9 +290,9 @@ def test_conditions_chain_and_cycles_are_refused() -> None:
     assert [p.name for p in space.params] == ["granularity", "schedule", "steps"]
     # schedule is inactive for unstructured, so steps is too, whatever the trial holds
     fixed = {"granularity": "unstructured", "schedule": "iterative", "steps": 4}
-    assert space.sample_optuna(optuna.trial.FixedTrial(fixed)) == Recipe(finetune_lr=0.001)
+    assert sample_recipe(space, optuna.trial.FixedTrial(fixed)) == Recipe(finetune_lr=0.001)
     fixed["granularity"] = "channel"
-    assert space.sample_optuna(optuna.trial.FixedTrial(fixed)).steps == 4
+    assert sample_recipe(space, optuna.trial.FixedTrial(fixed)).steps == 4
     params["granularity"]["when"] = {"steps": [2]}
     with pytest.raises(ConfigError, match=r"params.granularity.when.steps: conditions need a param with choices, but steps is a range"):
         space_with(params=params)
@@ -296,7 +307,7 @@ def test_sample_optuna_forces_uniform_allocation_for_nm() -> None:
         {"granularity": "nm", "sparsity": 0.5, "schedule": "iterative", "allocation": "sensitivity",
          "finetune_epochs": 1, "steps": 3, "nm_n": 1}
     )
-    recipe = space.sample_optuna(trial)
+    recipe = sample_recipe(space, trial)
     assert (recipe.granularity, recipe.allocation, recipe.nm_n, recipe.steps) == ("nm", "uniform", 1, 3)
 
 
@@ -307,10 +318,10 @@ def test_sampled_recipes_are_valid_and_round_trip_through_optuna_params() -> Non
     )
     for _ in range(40):
         trial = study.ask()
-        recipe = space.sample_optuna(trial)
+        recipe = sample_recipe(space, trial)
         assert recipe.finetune_lr == 0.001
         assert recipe.allocation == "uniform" if recipe.granularity == "nm" else recipe.allocation in ("global", "sensitivity")
-        params = space.optuna_params(recipe)
+        params = trial_params(space, recipe)
         # the params of an nm recipe's allocation is a stand-in (any choice means uniform)
         expected = {k: v for k, v in trial.params.items() if not (k == "allocation" and recipe.granularity == "nm")}
         assert {k: v for k, v in params.items() if k in expected} == expected
@@ -323,10 +334,10 @@ def test_optuna_params_enqueue_a_warm_start() -> None:
     warm = Recipe(granularity="channel", sparsity=0.5, schedule="iterative", steps=3, allocation="global",
                   finetune_epochs=2, finetune_lr=0.001)
     study = optuna.create_study(directions=space.directions)
-    study.enqueue_trial(space.optuna_params(warm))
-    assert space.sample_optuna(study.ask()) == warm
+    study.enqueue_trial(trial_params(space, warm))
+    assert sample_recipe(space, study.ask()) == warm
     with pytest.raises(ConfigError, match=r"recipe has finetune_lr=0.01 but the space fixes finetune_lr=0.001"):
-        space.optuna_params(Recipe(finetune_lr=0.01, allocation="global"))
+        trial_params(space, Recipe(finetune_lr=0.01, allocation="global"))
 
 
 def test_warm_start_recipes_come_from_the_file() -> None:
@@ -339,13 +350,14 @@ def test_warm_start_recipes_come_from_the_file() -> None:
 def test_flaml_config_and_recipe_from_config() -> None:
     pytest.importorskip("flaml")
     space = space_with()
-    config = space.flaml_config()
+    config = flaml_config(space)
     assert set(config) == {p.name for p in space.params}
     assert config["granularity"].categories == ["unstructured", "channel", "nm"]
     assert (config["finetune_epochs"].lower, config["finetune_epochs"].upper) == (1, 5)  # upper exclusive
     assert (config["sparsity"].lower, config["sparsity"].upper) == (0.3, 0.95)
     # flat config: inactive params ignored, numbers rounded and kept in range
-    recipe = space.recipe_from_config(
+    recipe = recipe_from_config(
+        space,
         {"granularity": np.str_("unstructured"), "sparsity": np.float64(0.951), "schedule": "one_shot",
          "allocation": "global", "finetune_epochs": 2.6, "steps": 3, "nm_n": 1}
     )
@@ -353,13 +365,13 @@ def test_flaml_config_and_recipe_from_config() -> None:
     assert recipe == Recipe(granularity="unstructured", sparsity=0.95, schedule="one_shot", allocation="global",
                             finetune_epochs=3, finetune_lr=0.001)
     with pytest.raises(ConfigError, match=r"the sampled config lacks param 'sparsity'"):
-        space.recipe_from_config({"granularity": "unstructured"})
+        recipe_from_config(space, {"granularity": "unstructured"})
 
 
 def test_flaml_lexico_objectives() -> None:
     space = space_with(backend="flaml", flaml={"tolerances": {"accuracy": 0.01, "size_bytes": "5%"}})
     assert space.sampler == "cfo"
-    assert space.flaml_lexico_objectives() == {
+    assert lexico_objectives(space) == {
         "metrics": ["accuracy", "latency_ms", "size_bytes"],
         "modes": ["max", "min", "min"],
         "tolerances": {"accuracy": 0.01, "latency_ms": 0.0, "size_bytes": "5%"},
