@@ -158,7 +158,8 @@ class Recipe:
     @property
     def pruning_steps(self) -> int:
         """Number of pruning steps actually taken (one for ``one_shot``)."""
-        return 1 if self.schedule == "one_shot" else self.steps
+        schedule = _registered(registry.SCHEDULES, self.schedule)
+        return self.steps if schedule is None else schedule.pruning_steps(self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -203,7 +204,8 @@ class Recipe:
         what = f"{self.granularity} {self.sparsity:.2f}" if granularity is None else granularity.describe(self)
         sched = self.schedule if self.schedule == "one_shot" else f"{self.schedule}x{self.steps}"
         parts = [what, self.criterion, self.allocation, sched]
-        if self.timing != "after_training":
+        timing = _registered(registry.TIMINGS, self.timing)
+        if timing is None or timing.in_summary:
             parts.append(self.timing)
         lr_schedule = "" if self.finetune_schedule == "constant" else f" {self.finetune_schedule}"
         parts.append(f"ft{self.finetune_epochs}@{self.finetune_lr:.0e}{lr_schedule}")

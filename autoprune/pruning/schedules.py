@@ -32,6 +32,10 @@ class Schedule(abc.ABC):
 
     name: str = ""
 
+    def pruning_steps(self, steps: int) -> int:
+        """Steps actually taken when a recipe asks for ``steps`` (all of them by default)."""
+        return steps
+
     @abc.abstractmethod
     def targets(self, final: float, steps: int) -> list[float]:
         """Cumulative target sparsity after each step; the last one is ``final``."""
@@ -39,7 +43,10 @@ class Schedule(abc.ABC):
 
 @SCHEDULES.register_instance("one_shot")
 class OneShot(Schedule):
-    """Everything in one step."""
+    """Everything in one step (a recipe's ``steps`` is ignored)."""
+
+    def pruning_steps(self, steps: int) -> int:
+        return 1
 
     def targets(self, final: float, steps: int) -> list[float]:
         return [final]

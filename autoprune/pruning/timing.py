@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Callable
 
 from torch import nn
 
+from autoprune.pruning.schedules import schedule_targets, split_epochs
 from autoprune.recipe import Recipe
 from autoprune.registry import TIMINGS
 from autoprune.tasks import Task
-from autoprune.pruning.schedules import schedule_targets, split_epochs
 
 if TYPE_CHECKING:
     from autoprune.pruning.pruner import Pruner
@@ -46,10 +46,12 @@ class Timing(abc.ABC):
         name: the name it is registered under (set on registration).
         reports_pruned_model: True when the pruned model is reported once before its
             first fine-tune epoch (step 0), so a trial pruner can stop it for free.
+        in_summary: False for the default timing, which :meth:`Recipe.summary` leaves out.
     """
 
     name: str = ""
     reports_pruned_model: bool = False
+    in_summary: bool = True
 
     @abc.abstractmethod
     def run(self, pruner: Pruner, dense: nn.Module, fine_tune: FineTune) -> nn.Module:
@@ -75,6 +77,7 @@ class AfterTraining(Timing):
     ``finetune_epochs`` (:func:`split_epochs`) at ``finetune_lr``."""
 
     reports_pruned_model = True
+    in_summary = False
 
     def run(self, pruner: Pruner, dense: nn.Module, fine_tune: FineTune) -> nn.Module:
         recipe = pruner.recipe

@@ -286,14 +286,14 @@ def check_allocation(allocation: Allocation, task: Task | None = None, *, granul
 
 def check_schedule(schedule: Schedule) -> None:
     """Targets are cumulative (non-decreasing), within [0, final], at most ``steps`` of
-    them, and the last one is ``final`` exactly.
+    them, the last one is ``final`` exactly, and :meth:`Schedule.pruning_steps` counts them.
 
     Raises:
         AssertionError: a contract is broken.
     """
     _expect(isinstance(schedule, Schedule), f"expected a Schedule, but got {type(schedule).__name__}.")
     _registered_name(SCHEDULES, schedule, "schedule")
-    for final in (0.0, 0.3, 0.9, 0.97):
+    for final in (0.3, 0.9, 0.97, 0.0):
         for steps in (1, 2, 3, 7):
             targets = schedule.targets(final, steps)
             _expect(isinstance(targets, list) and 1 <= len(targets) <= steps,
@@ -301,6 +301,9 @@ def check_schedule(schedule: Schedule) -> None:
             _expect(targets[-1] == final, f"targets({final}, {steps}) must end at {final} exactly, got {targets!r}.")
             _expect(all(0.0 <= t <= final for t in targets), f"targets({final}, {steps}) must lie in [0, {final}], got {targets!r}.")
             _expect(all(a <= b for a, b in zip(targets, targets[1:])), f"targets({final}, {steps}) must not decrease, got {targets!r}.")
+            taken = schedule.pruning_steps(steps)
+            _expect(isinstance(taken, int) and 1 <= taken <= steps and len(schedule.targets(final, taken)) == taken,
+                    f"pruning_steps({steps}) must be the number of targets taken, in [1, {steps}], got {taken!r}.")
 
 
 # -- timing -----------------------------------------------------------------------------
@@ -327,7 +330,8 @@ def check_timing(timing: Timing, task: Task | None = None) -> None:
     """
     _expect(isinstance(timing, Timing), f"expected a Timing, but got {type(timing).__name__}.")
     name = _registered_name(TIMINGS, timing, "timing")
-    _expect(isinstance(timing.reports_pruned_model, bool), f"reports_pruned_model must be a bool, got {timing.reports_pruned_model!r}.")
+    for attr in ("reports_pruned_model", "in_summary"):
+        _expect(isinstance(getattr(timing, attr), bool), f"{attr} must be a bool, got {getattr(timing, attr)!r}.")
     task = task or TinyTask()
     recipe = Recipe(timing=name, sparsity=0.5, schedule="iterative", steps=2, finetune_epochs=2)
     dense = _model(task)
