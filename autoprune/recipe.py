@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from autoprune import registry
+import autoprune.registry as registry
 from autoprune.errors import ConfigError
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
 LR_SCHEDULES = ("constant", "cosine")
 
 # the recipe field -> the registry its names come from
-_REGISTRIES = {
+_REGISTRIES: dict[str, registry.Registry] = {
     "criterion": registry.CRITERIA,
     "granularity": registry.GRANULARITIES,
     "allocation": registry.ALLOCATIONS,
