@@ -22,7 +22,6 @@ from torch import nn
 
 from autoprune._io import write_text_atomic
 from autoprune.errors import ConfigError
-from autoprune.pruning._layers import prunable_layers
 from autoprune.pruning.criteria import criterion_of
 from autoprune.pruning.granularity import Scan, granularity_of
 from autoprune.recipe import Recipe
@@ -145,7 +144,7 @@ def sensitivity_scan(
     if not granularity.scannable:
         granularity.scan(model, task, recipe, [], ())  # raises: names the scannable ones
     levels = _check_levels(levels)
-    layers = prunable_layers(model, recipe)
+    layers = granularity.layers(model, recipe)
     names = [n for n, _ in layers]
     path = key = None
     if cache_dir is not None:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from autoprune.errors import ConfigError
-from autoprune.pruning._layers import weight_mask
+from autoprune.pruning._layers import prunable_layers, weight_mask
 from autoprune.pruning.criteria import weight_scores
 from autoprune.pruning.masks import make_permanent
 from autoprune.recipe import Recipe
@@ -64,6 +64,15 @@ class Granularity(abc.ABC):
             layers: ``(name, module)`` of the recipe's prunable layers in ``model`` now.
             target: the cumulative fraction in (0, 1) to have removed.
         """
+
+    def layers(self, model: nn.Module, recipe: Recipe) -> Layers:
+        """The ``(name, module)`` pairs this granularity prunes, in module order.
+
+        Default: :func:`~autoprune.pruning.prunable_layers` (Linear / Conv weights). A
+        granularity over other units (attention modules for heads, blocks for whole layers)
+        returns those; :meth:`prune_step`, :meth:`layer_sizes` and :meth:`scan` receive them.
+        """
+        return prunable_layers(model, recipe)
 
     def check(self, recipe: Recipe) -> None:
         """Reject recipes this granularity cannot apply (called when a Recipe is built).

@@ -9,11 +9,9 @@ from typing import Iterable
 from torch import nn
 
 from autoprune.errors import ConfigError
-from autoprune.pruning._layers import prunable_layers
 from autoprune.pruning.allocation import Allocation, allocation_of
 from autoprune.pruning.criteria import Criterion, criterion_of
 from autoprune.pruning.granularity import Granularity, granularity_of
-from autoprune.pruning.structured import out_channels
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task
 
@@ -63,7 +61,6 @@ class Pruner:
         self.allocation: Allocation = allocation_of(recipe)
         # recorded at the first step, so later steps count against the original model
         self.sizes: dict[str, int] = {}  # per layer: the granularity's units (weights, channels)
-        self.original_channels: dict[str, int] = {}
         self.scan: dict[str, dict[float, float]] | None = None  # sensitivity allocation only
         self.scan_baseline = 0.0
 
@@ -79,9 +76,8 @@ class Pruner:
         """
         if not (isinstance(target, (int, float)) and math.isfinite(target) and 0.0 <= target < 1.0):
             raise ConfigError(f"target sparsity must be in [0, 1), but got target={target!r}.")
-        layers = prunable_layers(model, self.recipe)
+        layers = self.granularity.layers(model, self.recipe)
         if not self.sizes:
-            self.original_channels = {n: out_channels(m) for n, m in layers}
             self.sizes = self.granularity.layer_sizes(layers)
         self.allocation.prepare(self, model)
         if target <= 0.0:

@@ -134,7 +134,7 @@ def prune_epochs(n_steps: int, epochs: int) -> list[int]:
     """Epochs at whose start each pruning step happens when pruning during training.
 
     Steps are spread evenly over the first three quarters of training, so the last
-    quarter recovers: 3 steps over 20 epochs prune at epochs 0, 7, 15.
+    quarter recovers: 3 steps over 20 epochs prune at epochs 0, 8, 15.
     """
     if n_steps == 1:
         return [epochs // 2]
