@@ -101,7 +101,9 @@ class Criterion(abc.ABC):
 class MagnitudeL1(Criterion):
     """``|w|``; channels: the group's L1 norm."""
 
-    def weight_scores(self, layers, model, task=None, recipe=None):  # noqa: D102
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
         return {n: effective_weight(m).detach().abs() for n, m in layers}
 
     def channel_importance(self) -> tp.importance.Importance:
@@ -112,7 +114,9 @@ class MagnitudeL1(Criterion):
 class MagnitudeL2(Criterion):
     """``w ** 2``; channels: the group's L2 norm."""
 
-    def weight_scores(self, layers, model, task=None, recipe=None):  # noqa: D102
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
         return {n: effective_weight(m).detach().pow(2) for n, m in layers}
 
     def channel_importance(self) -> tp.importance.Importance:
@@ -124,7 +128,9 @@ class Random(Criterion):
     """Uniform noise from a generator seeded with :data:`RANDOM_SEED`; channels: Torch-Pruning's
     ``RandomImportance`` (torch's global generator, seeded by the trial)."""
 
-    def weight_scores(self, layers, model, task=None, recipe=None):  # noqa: D102
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
         gen = torch.Generator().manual_seed(RANDOM_SEED)
         out = {}
         for n, m in layers:
@@ -142,7 +148,9 @@ class Taylor(Criterion):
 
     needs_data = True
 
-    def weight_scores(self, layers, model, task=None, recipe=None):  # noqa: D102
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
         task, n = need_data(self.name, task, recipe)
         grads = calibration_grads(model, [weight_param(m) for _, m in layers], task, n)
         return {name: (effective_weight(m).detach() * g).abs() for (name, m), g in zip(layers, grads)}
@@ -168,7 +176,9 @@ class Wanda(Criterion):
 
     needs_data = True
 
-    def weight_scores(self, layers, model, task=None, recipe=None):  # noqa: D102
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
         task, n = need_data(self.name, task, recipe)
         norms = input_norms(model, [m for _, m in layers], task, n)
         return {name: wanda_layer_scores(m, norms[m]) for name, m in layers}

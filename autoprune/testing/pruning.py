@@ -134,11 +134,13 @@ def check_criterion(criterion: Criterion, task: Task | None = None) -> None:
     before = _state(model)
     scores = criterion.weight_scores(layers, model, task, recipe)
     again = criterion.weight_scores(layers, model, task, recipe)
-    _expect(sorted(scores) == sorted(n for n, _ in layers), f"scores must be keyed by layer name, got {sorted(scores)}.")
+    _expect(sorted(scores) == sorted(n for n, _ in layers),
+            f"scores must be keyed by layer name, got {sorted(scores)}.")
     for name, module in layers:
         s = scores[name]
         _expect(isinstance(s, torch.Tensor), f"scores[{name!r}] must be a tensor, got {type(s).__name__}.")
-        _expect(s.shape == module.weight.shape, f"scores[{name!r}] has shape {tuple(s.shape)}, the weight {tuple(module.weight.shape)}.")
+        _expect(s.shape == module.weight.shape,
+                f"scores[{name!r}] has shape {tuple(s.shape)}, the weight {tuple(module.weight.shape)}.")
         _expect(bool(torch.isfinite(s).all()), f"scores[{name!r}] must be finite.")
         _expect(torch.equal(s, again[name]), f"scores[{name!r}] differ between two calls on the same model.")
     _expect(_same_state(before, _state(model)), "weight_scores changed the model's weights or buffers.")
@@ -148,12 +150,15 @@ def check_criterion(criterion: Criterion, task: Task | None = None) -> None:
         criterion.weight_scores(layers, model, None, recipe)  # no data needed: no task either
 
     importance = criterion.channel_importance()
-    _expect(isinstance(importance, tp.importance.Importance), f"channel_importance() must return a Torch-Pruning Importance, got {importance!r}.")
+    _expect(isinstance(importance, tp.importance.Importance),
+            f"channel_importance() must return a Torch-Pruning Importance, got {importance!r}.")
     first = layers[0][1]
-    group = build_graph(model, task).get_pruning_group(first, tp.prune_linear_out_channels, list(range(first.out_features)))
+    graph = build_graph(model, task)
+    group = graph.get_pruning_group(first, tp.prune_linear_out_channels, list(range(first.out_features)))
     with channel_scoring(importance, model, task, recipe):
         imp = importance(group)
-    _expect(imp is not None and tuple(imp.shape) == (first.out_features,), f"channel scores must have one value per channel, got {imp!r}.")
+    _expect(imp is not None and tuple(imp.shape) == (first.out_features,),
+            f"channel scores must have one value per channel, got {imp!r}.")
     _expect(bool(torch.isfinite(imp).all()), "channel scores must be finite.")
     _expect(all(p.grad is None for p in model.parameters()), "channel scoring left .grad on the parameters.")
 
@@ -183,7 +188,8 @@ def check_granularity(granularity: Granularity, task: Task | None = None, *, tol
     _expect(isinstance(granularity, Granularity), f"expected a Granularity, but got {type(granularity).__name__}.")
     name = _registered_name(GRANULARITIES, granularity, "granularity")
     for attr in ("packed", "fixed_sparsity"):
-        _expect(isinstance(getattr(granularity, attr), bool), f"{attr} must be a bool, got {getattr(granularity, attr)!r}.")
+        _expect(isinstance(getattr(granularity, attr), bool),
+                f"{attr} must be a bool, got {getattr(granularity, attr)!r}.")
     allowed = granularity.allocations
     _expect(allowed is None or (isinstance(allowed, tuple) and allowed and all(a in ALLOCATIONS for a in allowed)),
             f"allocations must be None or a tuple of registered allocations, got {allowed!r}.")
@@ -191,7 +197,8 @@ def check_granularity(granularity: Granularity, task: Task | None = None, *, tol
     recipe = Recipe(granularity=name, sparsity=0.5, allocation=_allocation_for(granularity))
     final = granularity.effective_sparsity(recipe)
     _expect(0.0 < final < 1.0, f"effective_sparsity must be in (0, 1), got {final!r}.")
-    _expect(isinstance(granularity.describe(recipe), str) and granularity.describe(recipe) != "", "describe() must be a non-empty string.")
+    described = granularity.describe(recipe)
+    _expect(isinstance(described, str) and described != "", f"describe() must be a non-empty string, got {described!r}.")
     if allowed is not None:
         for other in ALLOCATIONS.names():
             if other not in allowed:
@@ -215,9 +222,11 @@ def check_granularity(granularity: Granularity, task: Task | None = None, *, tol
     for target in (final / 2, final):
         model = pruner.step(model, target)
         layers = prunable_layers(model, recipe)
-        _expect(call_model(model, inputs).shape == out_shape, f"the model's output shape changed after a step to {target}.")
+        _expect(call_model(model, inputs).shape == out_shape,
+                f"the model's output shape changed after a step to {target}.")
         if granularity.packed:
-            _expect({n: tuple(m.weight.shape) for n, m in layers} == shapes, "a packed granularity must keep weight shapes.")
+            now_shapes = {n: tuple(m.weight.shape) for n, m in layers}
+            _expect(now_shapes == shapes, f"a packed granularity must keep weight shapes {shapes}, got {now_shapes}.")
             for n, m in layers:
                 w = effective_weight(m)
                 if n in zeros_before:
@@ -239,7 +248,8 @@ def check_granularity(granularity: Granularity, task: Task | None = None, *, tol
         before = _state(fresh)
         layers = prunable_layers(fresh, recipe)
         scan = granularity.scan(fresh, task, recipe, layers, (0.25, 0.5))
-        _expect(sorted(scan) == sorted(n for n, _ in layers), f"the scan must cover every prunable layer, got {sorted(scan)}.")
+        _expect(sorted(scan) == sorted(n for n, _ in layers),
+                f"the scan must cover every prunable layer, got {sorted(scan)}.")
         _expect(all(sorted(v) == [0.25, 0.5] and all(math.isfinite(x) for x in v.values()) for v in scan.values()),
                 f"the scan must give a finite metric per level, got {scan!r}.")
         _expect(_same_state(before, _state(fresh)), "the scan must leave the model as it was.")
@@ -258,7 +268,8 @@ def check_allocation(allocation: Allocation, task: Task | None = None, *, granul
     """
     _expect(isinstance(allocation, Allocation), f"expected an Allocation, but got {type(allocation).__name__}.")
     name = _registered_name(ALLOCATIONS, allocation, "allocation")
-    _expect(isinstance(allocation.global_ranking, bool), f"global_ranking must be a bool, got {allocation.global_ranking!r}.")
+    _expect(isinstance(allocation.global_ranking, bool),
+            f"global_ranking must be a bool, got {allocation.global_ranking!r}.")
     task = task or TinyTask()
     recipe = Recipe(granularity=granularity, allocation=name, sparsity=0.5)
     model = _model(task)
@@ -268,10 +279,12 @@ def check_allocation(allocation: Allocation, task: Task | None = None, *, granul
     total = sum(sizes.values())
     for target in (0.0, 0.3, 0.6):
         amounts = allocation.amounts(pruner, sizes, target)
-        _expect(sorted(amounts) == sorted(sizes), f"amounts must cover the layers {sorted(sizes)}, got {sorted(amounts)}.")
+        _expect(sorted(amounts) == sorted(sizes),
+                f"amounts must cover the layers {sorted(sizes)}, got {sorted(amounts)}.")
         _expect(all(0.0 <= a < 1.0 for a in amounts.values()), f"amounts must be in [0, 1), got {amounts!r}.")
         mean = sum(amounts[n] * sizes[n] for n in sizes) / total
-        _expect(abs(mean - target) <= 1e-6, f"the size-weighted mean of the amounts is {mean!r}, the target {target!r}.")
+        _expect(abs(mean - target) <= 1e-6,
+                f"the size-weighted mean of the amounts is {mean!r}, the target {target!r}.")
     pruner.step(model, 0.5)
     layers = prunable_layers(model, recipe)
     if pruner.granularity.packed:
@@ -299,8 +312,10 @@ def check_schedule(schedule: Schedule) -> None:
             _expect(isinstance(targets, list) and 1 <= len(targets) <= steps,
                     f"targets({final}, {steps}) must be a list of 1 to {steps} values, got {targets!r}.")
             _expect(targets[-1] == final, f"targets({final}, {steps}) must end at {final} exactly, got {targets!r}.")
-            _expect(all(0.0 <= t <= final for t in targets), f"targets({final}, {steps}) must lie in [0, {final}], got {targets!r}.")
-            _expect(all(a <= b for a, b in zip(targets, targets[1:])), f"targets({final}, {steps}) must not decrease, got {targets!r}.")
+            _expect(all(0.0 <= t <= final for t in targets),
+                    f"targets({final}, {steps}) must lie in [0, {final}], got {targets!r}.")
+            _expect(all(a <= b for a, b in zip(targets, targets[1:])),
+                    f"targets({final}, {steps}) must not decrease, got {targets!r}.")
             taken = schedule.pruning_steps(steps)
             _expect(isinstance(taken, int) and 1 <= taken <= steps and len(schedule.targets(final, taken)) == taken,
                     f"pruning_steps({steps}) must be the number of targets taken, in [1, {steps}], got {taken!r}.")
@@ -340,16 +355,16 @@ def check_timing(timing: Timing, task: Task | None = None) -> None:
     model = timing.run(Pruner(recipe, task), dense, log)
     _expect(isinstance(model, nn.Module), f"run() must return the model, got {type(model).__name__}.")
     _expect(_same_state(before, _state(dense)), "run() must leave the dense model unchanged.")
-    epochs = sum(e for _, e, _ in log.calls)
-    _expect(epochs == timing.training_epochs(recipe, task),
-            f"run() asked for {epochs} epochs of training, training_epochs() says {timing.training_epochs(recipe, task)}.")
+    epochs, expected = sum(e for _, e, _ in log.calls), timing.training_epochs(recipe, task)
+    _expect(epochs == expected, f"run() asked for {epochs} epochs of training, training_epochs() says {expected}.")
     final = Pruner(recipe, task).finalize(model)
     removed = _zero_fraction(prunable_layers(final, recipe))
     _expect(abs(removed - recipe.effective_sparsity) <= 0.02,
             f"run() must end at sparsity {recipe.effective_sparsity}, got {removed:.3f}.")
     stop = _FineTuneLog(stop_after=1)
     timing.run(Pruner(recipe, task), _model(task), stop)
-    _expect(len(stop.calls) == 1, f"run() must stop once the callback returns True, but called it {len(stop.calls)} times.")
+    _expect(len(stop.calls) == 1,
+            f"run() must stop once the callback returns True, but called it {len(stop.calls)} times.")
 
 
 def registered(registry: Any) -> list[Any]:

@@ -48,7 +48,8 @@ def test_recipe_name_tuples_read_the_registries() -> None:
 @pytest.mark.parametrize(
     "field, message",
     [
-        ("criterion", "criterion must be one of magnitude_l1, magnitude_l2, random, taylor, wanda, but got criterion='x'"),
+        ("criterion", "criterion must be one of magnitude_l1, magnitude_l2, random, taylor, wanda, "
+                      "but got criterion='x'"),
         ("granularity", "granularity must be one of unstructured, nm, channel, but got granularity='x'"),
         ("allocation", "allocation must be one of uniform, global, sensitivity, but got allocation='x'"),
         ("schedule", "schedule must be one of one_shot, iterative, gradual, but got schedule='x'"),

@@ -57,4 +57,5 @@ def test_before_training_prunes_once_then_trains() -> None:
 def test_training_epochs(timing: str, epochs: int) -> None:
     task = TinyTask()
     task.baseline_epochs = 2
-    assert timing_of(Recipe(timing=timing, finetune_epochs=4)).training_epochs(Recipe(timing=timing, finetune_epochs=4), task) == epochs
+    recipe = Recipe(timing=timing, finetune_epochs=4)
+    assert timing_of(recipe).training_epochs(recipe, task) == epochs
