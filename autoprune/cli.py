@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from autoprune._plugins import load_plugins
 from autoprune.errors import AutopruneError, ConfigError
 
 __all__ = ["main", "build_parser"]
@@ -23,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autoprune", description="AutoML pruning search for PyTorch models."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+        help="import a module (pkg.module) or file (path/to/file.py) that registers criteria, "
+        "granularities, ... before anything is resolved; repeatable",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(handler=_tasks)
@@ -43,7 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plugin_specs(argv: Sequence[str] | None) -> list[str]:
+    """The ``--plugin`` values given before the command (read ahead of the full parse)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    return known.plugin
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        # plug-ins first: the parser's choices and every name resolved later see their registrations
+        load_plugins(_plugin_specs(argv))
+    except AutopruneError as exc:
+        print(f"autoprune: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -71,7 +91,7 @@ def _tasks(args: argparse.Namespace) -> int:
 
 def _trial(args: argparse.Namespace) -> int:
     from autoprune.baseline import get_baseline
-    from autoprune.pruning import prunable_layers
+    from autoprune.pruning import granularity_of, prunable_layers
     from autoprune.recipe import Recipe
     from autoprune.tasks import get_task
     from autoprune.trial import LatencyConfig, run_trial
@@ -90,7 +110,7 @@ def _trial(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         model_path = save_pruned(
             args.out / "model.pt", result.model, recipe=recipe, task_name=task.name,
-            sparse=recipe.granularity != "channel",
+            sparse=granularity_of(recipe).packed,
         )
         payload["model_path"] = str(model_path)
         (args.out / "result.json").write_text(json.dumps(payload, indent=2))

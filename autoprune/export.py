@@ -12,6 +12,7 @@ from torch import nn
 
 from autoprune._io import atomic_path
 from autoprune.errors import ConfigError, ExportError
+from autoprune.pruning import granularity_of
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model
 
@@ -52,7 +53,8 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
         if format == "state_dict":
             from autoprune.serialize import load_pruned, save_pruned
 
-            save_pruned(tmp, model, recipe=recipe, task_name=task_name, sparse=recipe.granularity != "channel")
+            sparse = granularity_of(recipe).packed
+            save_pruned(tmp, model, recipe=recipe, task_name=task_name, sparse=sparse)
             reloaded, _ = load_pruned(tmp, task)
             with torch.inference_mode():
                 got = call_model(reloaded.eval(), inputs)

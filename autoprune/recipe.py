@@ -1,7 +1,11 @@
 """The pruning recipe: every dimension a trial applies, as one typed, validated value.
 
 The search layer only ever sees a :class:`Recipe`; the pruning layer turns it into
-operations on torch modules.
+operations on torch modules. Names (criterion, granularity, allocation, schedule, timing)
+are checked against the registries of :mod:`autoprune.registry`, which the pruning layer
+fills, so a registered plug-in is a valid name here; what a granularity implies for the
+recipe (N:M's own sparsity, the allocations it supports, its summary) is asked of the
+registered granularity object.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+import autoprune.registry as registry
 from autoprune.errors import ConfigError
 
 __all__ = [
     "Recipe",
-    "CRITERIA",
+    "CRITERIA",  # the registered names, read from autoprune.registry when asked
     "GRANULARITIES",
     "ALLOCATIONS",
     "SCHEDULES",
@@ -23,12 +28,42 @@ __all__ = [
     "LR_SCHEDULES",
 ]
 
-CRITERIA = ("magnitude_l1", "magnitude_l2", "random", "taylor", "wanda")
-GRANULARITIES = ("unstructured", "nm", "channel")
-ALLOCATIONS = ("uniform", "global", "sensitivity")
-SCHEDULES = ("one_shot", "iterative", "gradual")
-TIMINGS = ("after_training", "during_training", "before_training")
 LR_SCHEDULES = ("constant", "cosine")
+
+# the recipe field -> the registry its names come from
+_REGISTRIES: dict[str, registry.Registry] = {
+    "criterion": registry.CRITERIA,
+    "granularity": registry.GRANULARITIES,
+    "allocation": registry.ALLOCATIONS,
+    "schedule": registry.SCHEDULES,
+    "timing": registry.TIMINGS,
+}
+_NAME_TUPLES = {
+    "CRITERIA": "criterion",
+    "GRANULARITIES": "granularity",
+    "ALLOCATIONS": "allocation",
+    "SCHEDULES": "schedule",
+    "TIMINGS": "timing",
+}
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # CRITERIA, GRANULARITIES, ...: the names registered now (built-ins and plug-ins)
+    if name in _NAME_TUPLES:
+        return _REGISTRIES[_NAME_TUPLES[name]].names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_registered(name: str, value: Any) -> None:
+    reg = _REGISTRIES[name]
+    # an empty registry means autoprune's own import is still under way (the pruning layer
+    # registers its built-ins when imported); the pruning layer resolves the name again
+    if len(reg) and value not in reg:
+        reg.get(value)  # raises: lists the valid names
+
+
+def _registered(reg: registry.Registry, value: str) -> Any:
+    return reg.get(value) if value in reg else None
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -86,11 +121,8 @@ class Recipe:
     calibration_batches: int = 4
 
     def __post_init__(self) -> None:
-        _check_choice("criterion", self.criterion, CRITERIA)
-        _check_choice("granularity", self.granularity, GRANULARITIES)
-        _check_choice("allocation", self.allocation, ALLOCATIONS)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_choice("timing", self.timing, TIMINGS)
+        for name in _REGISTRIES:
+            _check_registered(name, getattr(self, name))
         _check_choice("finetune_schedule", self.finetune_schedule, LR_SCHEDULES)
         if not (isinstance(self.sparsity, (int, float)) and 0.0 <= self.sparsity < 1.0):
             raise ConfigError(f"sparsity must be in [0, 1), but got sparsity={self.sparsity!r}.")
@@ -110,11 +142,9 @@ class Recipe:
             raise ConfigError(
                 f"calibration_batches must be >= 1, but got calibration_batches={self.calibration_batches}."
             )
-        if self.granularity == "nm" and self.allocation != "uniform":
-            raise ConfigError(
-                f"allocation must be uniform for granularity=nm (the N:M pattern fixes each "
-                f"layer's amount), but got allocation={self.allocation!r}."
-            )
+        granularity = _registered(registry.GRANULARITIES, self.granularity)
+        if granularity is not None:
+            granularity.check(self)  # e.g. nm: allocation must be uniform
         # normalise so equal recipes compare and hash equal
         object.__setattr__(self, "keep_layers", tuple(self.keep_layers))
         object.__setattr__(self, "sparsity", float(self.sparsity))
@@ -122,14 +152,14 @@ class Recipe:
     @property
     def effective_sparsity(self) -> float:
         """Fraction removed that the recipe targets (N:M implies its own)."""
-        if self.granularity == "nm":
-            return 1.0 - self.nm_n / self.nm_m
-        return self.sparsity
+        granularity = _registered(registry.GRANULARITIES, self.granularity)
+        return self.sparsity if granularity is None else granularity.effective_sparsity(self)
 
     @property
     def pruning_steps(self) -> int:
         """Number of pruning steps actually taken (one for ``one_shot``)."""
-        return 1 if self.schedule == "one_shot" else self.steps
+        schedule = _registered(registry.SCHEDULES, self.schedule)
+        return self.steps if schedule is None else schedule.pruning_steps(self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -170,13 +200,12 @@ class Recipe:
 
     def summary(self) -> str:
         """A short human-readable description, e.g. for tables."""
-        if self.granularity == "nm":
-            what = f"{self.nm_n}:{self.nm_m}"
-        else:
-            what = f"{self.granularity} {self.sparsity:.2f}"
+        granularity = _registered(registry.GRANULARITIES, self.granularity)
+        what = f"{self.granularity} {self.sparsity:.2f}" if granularity is None else granularity.describe(self)
         sched = self.schedule if self.schedule == "one_shot" else f"{self.schedule}x{self.steps}"
         parts = [what, self.criterion, self.allocation, sched]
-        if self.timing != "after_training":
+        timing = _registered(registry.TIMINGS, self.timing)
+        if timing is None or timing.in_summary:
             parts.append(self.timing)
         lr_schedule = "" if self.finetune_schedule == "constant" else f" {self.finetune_schedule}"
         parts.append(f"ft{self.finetune_epochs}@{self.finetune_lr:.0e}{lr_schedule}")

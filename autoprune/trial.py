@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import math
 import tempfile
@@ -20,7 +19,7 @@ from autoprune import measure
 from autoprune.measure import LatencyConfig
 from autoprune.baseline import Baseline
 from autoprune.errors import TrialFailedError
-from autoprune.pruning import Pruner, prunable_layers, schedule_targets, split_epochs
+from autoprune.pruning import Pruner, granularity_of, prunable_layers, timing_of
 from autoprune.recipe import Recipe
 from autoprune.result import TrialResult, TrialStatus
 from autoprune.tasks import Task
@@ -95,28 +94,9 @@ def run_trial(
     layer_names = [name for name, _ in prunable_layers(dense, recipe)]
     prunable_total = sum(dict(dense.named_modules())[n].weight.numel() for n in layer_names)
 
-    run = _Run(task, recipe, callback)
-    if recipe.timing == "after_training":
-        model = copy.deepcopy(dense)
-        targets = schedule_targets(recipe)
-        for target, epochs in zip(targets, split_epochs(recipe.finetune_epochs, len(targets))):
-            model = pruner.step(model, target)
-            if run.train(model, recipe.finetune_lr, epochs, recipe.finetune_schedule):
-                break
-    else:
-        model = task.build_model()  # seeded above: the same initialisation for every recipe
-        epochs = task.baseline_epochs + recipe.finetune_epochs
-        if recipe.timing == "before_training":
-            model = pruner.step(model, recipe.effective_sparsity)
-            run.train(model, task.baseline_lr, epochs)
-        else:  # during_training: the schedule's steps spread over the first 3/4 of training
-            targets = schedule_targets(recipe)
-            at_epoch = _prune_epochs(len(targets), task.baseline_epochs)
-            for epoch in range(epochs):
-                for target in [t for t, e in zip(targets, at_epoch) if e == epoch]:
-                    model = pruner.step(model, target)
-                if run.train(model, task.baseline_lr, 1):
-                    break
+    timing = timing_of(recipe)
+    run = _Run(task, callback, report_pruned_model=timing.reports_pruned_model)
+    model = timing.run(pruner, dense, run.train)
     model = pruner.finalize(model).eval()
 
     # folding masks in changes no output, so the last fine-tune evaluation is the final one
@@ -124,7 +104,7 @@ def run_trial(
     if not math.isfinite(accuracy):
         raise TrialFailedError(f"the task's metric is {accuracy} after pruning with {recipe.summary()}.")
     sd = measure.deployable_state_dict(model)
-    sparse = recipe.granularity != "channel"
+    sparse = granularity_of(recipe).packed
     modules = dict(model.named_modules())
     remaining = sum(int((modules[n].weight != 0).sum()) for n in layer_names if n in modules)
     params_total, params_nonzero = measure.count_params(model)
@@ -173,8 +153,9 @@ def warm_up(task: Task, baseline: Baseline) -> None:
 class _Run:
     """Fine-tuning bookkeeping: epochs run, the curve, the stop signal."""
 
-    def __init__(self, task: Task, recipe: Recipe, callback: ReportCallback | None) -> None:
-        self.task, self.recipe, self.callback = task, recipe, callback
+    def __init__(self, task: Task, callback: ReportCallback | None, *, report_pruned_model: bool) -> None:
+        self.task, self.callback = task, callback
+        self.report_pruned_model = report_pruned_model
         self.epochs_run = 0
         self.curve: list[tuple[int, float]] = []
         self.stopped = False
@@ -184,7 +165,7 @@ class _Run:
         if epochs <= 0 or self.stopped:
             return self.stopped
         # step 0: the pruned model before fine-tuning, so a trial pruner can stop it for free
-        if self.recipe.timing == "after_training" and not self.curve and self._report(model):
+        if self.report_pruned_model and not self.curve and self._report(model):
             return True
         # a fresh optimizer: channel pruning replaces parameters between steps
         optimizer = self.task.make_optimizer([p for p in model.parameters() if p.requires_grad], lr)
@@ -219,15 +200,3 @@ def _lr_scheduler(optimizer: torch.optim.Optimizer, epochs: int, lr_schedule: st
     if lr_schedule == "cosine":
         return LambdaLR(optimizer, lambda epoch: 0.5 * (1.0 + math.cos(math.pi * (epoch + 0.5) / epochs)))
     return LambdaLR(optimizer, lambda epoch: 1.0)
-
-
-def _prune_epochs(n_steps: int, epochs: int) -> list[int]:
-    """Epochs at whose start each pruning step happens when pruning during training.
-
-    Steps are spread evenly over the first three quarters of training, so the last
-    quarter recovers: 3 steps over 20 epochs prune at epochs 0, 7, 15.
-    """
-    if n_steps == 1:
-        return [epochs // 2]
-    last = max(int(epochs * 0.75), 1)
-    return [round(k * last / (n_steps - 1)) for k in range(n_steps)]

@@ -8,13 +8,13 @@ under the overall budget.
 
 from __future__ import annotations
 
-import copy
+import abc
 import hashlib
 import heapq
 import json
 import logging
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -22,22 +22,34 @@ from torch import nn
 
 from autoprune._io import write_text_atomic
 from autoprune.errors import ConfigError
-from autoprune.pruning._layers import prunable_layers, weight_mask
-from autoprune.pruning.criteria import weight_scores
-from autoprune.pruning.masks import unstructured_mask
-from autoprune.pruning.structured import channel_scores, out_channels, prune_channels
+from autoprune.pruning.criteria import criterion_of
+from autoprune.pruning.granularity import Scan, granularity_of
 from autoprune.recipe import Recipe
+from autoprune.registry import ALLOCATIONS
 from autoprune.tasks import Task
 
-__all__ = ["DEFAULT_LEVELS", "MAX_AMOUNT", "uniform_allocation", "sensitivity_scan", "allocate_by_sensitivity"]
+if TYPE_CHECKING:
+    from autoprune.pruning.pruner import Pruner
+
+__all__ = [
+    "Allocation",
+    "ALLOCATIONS",
+    "Uniform",
+    "Global",
+    "Sensitivity",
+    "allocation_of",
+    "DEFAULT_LEVELS",
+    "MAX_AMOUNT",
+    "uniform_allocation",
+    "sensitivity_scan",
+    "allocate_by_sensitivity",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEVELS = (0.25, 0.5, 0.75, 0.9)
 MAX_AMOUNT = 0.99  # no layer is emptied by the sensitivity allocation
 _FORMAT = "autoprune.sensitivity/1"
-
-Scan = dict[str, dict[float, float]]
 
 
 def uniform_allocation(names: Iterable[str], target: float) -> dict[str, float]:
@@ -73,7 +85,7 @@ def _cache_key(model: nn.Module, task: Task, recipe: Recipe, levels: tuple[float
         "layers": names,
         "weights": _weights_digest(model),
     }
-    if recipe.criterion in ("taylor", "wanda"):
+    if criterion_of(recipe).needs_data:
         key["calibration_batches"] = recipe.calibration_batches
     return key
 
@@ -106,8 +118,8 @@ def sensitivity_scan(
 ) -> Scan:
     """The task's metric after pruning ONE prunable layer at each level, for every layer.
 
-    Uses the recipe's criterion and granularity (``unstructured`` masks or ``channel``
-    removal; ``nm`` has a fixed per-layer amount and is not scanned). ``model`` is left as
+    Uses the recipe's criterion and granularity (:meth:`Granularity.scan`: ``unstructured``
+    masks or ``channel`` removal; ``nm`` has a fixed per-layer amount and is not scanned). ``model`` is left as
     it was: masks are tried in place and undone, channels are removed from a deep copy.
 
     Args:
@@ -128,13 +140,11 @@ def sensitivity_scan(
         >>> sorted(scan), list(scan["0"])
         (['0', '2'], [0.5])
     """
-    if recipe.granularity not in ("unstructured", "channel"):
-        raise ConfigError(
-            f"the sensitivity scan supports granularity unstructured or channel, but got "
-            f"granularity={recipe.granularity!r}."
-        )
+    granularity = granularity_of(recipe)
+    if not granularity.scannable:
+        granularity.scan(model, task, recipe, [], ())  # raises: names the scannable ones
     levels = _check_levels(levels)
-    layers = prunable_layers(model, recipe)
+    layers = granularity.layers(model, recipe)
     names = [n for n, _ in layers]
     path = key = None
     if cache_dir is not None:
@@ -145,51 +155,9 @@ def sensitivity_scan(
         if cached is not None:
             return cached
 
-    if recipe.granularity == "unstructured":
-        scan = _scan_unstructured(model, task, recipe, layers, levels)
-    else:
-        scan = _scan_channels(model, task, recipe, layers, levels)
+    scan = granularity.scan(model, task, recipe, layers, levels)
     if path is not None:
         _write_cache(path, key, scan)
-    return scan
-
-
-def _scan_unstructured(model: nn.Module, task: Task, recipe: Recipe, layers: list, levels: tuple[float, ...]) -> Scan:
-    scores = weight_scores(recipe.criterion, layers, model, task, recipe)
-    scan: Scan = {}
-    for name, module in layers:
-        s = scores[name].clone()
-        held = weight_mask(module)
-        if held is not None:
-            s[held == 0] = -torch.inf
-        # the trainable tensor: weight_orig while a mask is held (the hook recomputes weight)
-        param = module.weight_orig if hasattr(module, "weight_orig") else module.weight
-        saved = param.detach().clone()
-        scan[name] = {}
-        try:
-            for level in levels:
-                with torch.no_grad():
-                    param.copy_(saved * unstructured_mask(s, level))
-                scan[name][level] = float(task.evaluate(model))
-        finally:
-            with torch.no_grad():
-                param.copy_(saved)
-            if held is not None:  # module.weight is otherwise refreshed only by the next forward
-                module.weight = module.weight_orig * held
-    return scan
-
-
-def _scan_channels(model: nn.Module, task: Task, recipe: Recipe, layers: list, levels: tuple[float, ...]) -> Scan:
-    original = {n: out_channels(m) for n, m in layers}
-    scores = channel_scores(model, task, recipe)  # once: every copy starts from these channels
-    scan: Scan = {}
-    for name, _ in layers:
-        scan[name] = {}
-        for level in levels:
-            trial = copy.deepcopy(model)
-            fractions = {n: (level if n == name else 0.0) for n in original}
-            prune_channels(trial, task, recipe, fractions, original=original, scores=scores)
-            scan[name][level] = float(task.evaluate(trial))
     return scan
 
 
@@ -279,3 +247,75 @@ def allocate_by_sensitivity(
         if amounts[n] < MAX_AMOUNT - 1e-12:
             heapq.heappush(heap, entry(i, n))
     return amounts
+
+
+# -- the allocation extension point ----------------------------------------------------
+
+
+class Allocation(abc.ABC):
+    """How a cumulative target is shared among layers; one required method, :meth:`amounts`.
+
+    Attributes:
+        name: the name it is registered under (set on registration).
+        global_ranking: True when the granularity ranks all layers together itself (one
+            threshold over weight scores, one ranking over channel scores); a granularity
+            without such a ranking falls back on :meth:`amounts`.
+    """
+
+    name: str = ""
+    global_ranking: bool = False
+
+    def prepare(self, pruner: Pruner, model: nn.Module) -> None:
+        """Called at every step before pruning (``model`` as it is then); a no-op by default."""
+
+    @abc.abstractmethod
+    def amounts(self, pruner: Pruner, sizes: Mapping[str, int], target: float) -> dict[str, float]:
+        """Per-layer amounts for the layers in ``sizes`` whose size-weighted mean is ``target``.
+
+        Args:
+            pruner: the trial's pruner (its recipe, task and any state :meth:`prepare` left).
+            sizes: per layer, the units the granularity counts (weights, channels).
+            target: the cumulative fraction to have removed.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+@ALLOCATIONS.register_instance("uniform")
+class Uniform(Allocation):
+    """Every layer gets the target."""
+
+    def amounts(self, pruner: Pruner, sizes: Mapping[str, int], target: float) -> dict[str, float]:
+        return uniform_allocation(sizes, target)
+
+
+@ALLOCATIONS.register_instance("global")
+class Global(Allocation):
+    """One ranking across layers, done by the granularity; each layer the target otherwise."""
+
+    global_ranking = True
+
+    def amounts(self, pruner: Pruner, sizes: Mapping[str, int], target: float) -> dict[str, float]:
+        return uniform_allocation(sizes, target)
+
+
+@ALLOCATIONS.register_instance("sensitivity")
+class Sensitivity(Allocation):
+    """From a per-layer scan (:func:`sensitivity_scan`) run once, at the first step, then
+    :func:`allocate_by_sensitivity` at every step. The scan is kept on the pruner."""
+
+    def prepare(self, pruner: Pruner, model: nn.Module) -> None:
+        if pruner.scan is None:
+            pruner.scan = sensitivity_scan(model, pruner.task, pruner.recipe, cache_dir=pruner.cache_dir)
+            pruner.scan_baseline = float(pruner.task.evaluate(model))
+
+    def amounts(self, pruner: Pruner, sizes: Mapping[str, int], target: float) -> dict[str, float]:
+        if pruner.scan is None:
+            raise ConfigError("the sensitivity allocation has no scan yet; call prepare(pruner, model) first.")
+        return allocate_by_sensitivity(pruner.scan, sizes, pruner.scan_baseline, target)
+
+
+def allocation_of(recipe: Recipe) -> Allocation:
+    """The :class:`Allocation` a recipe names."""
+    return ALLOCATIONS.get(recipe.allocation)

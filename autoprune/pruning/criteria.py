@@ -1,6 +1,8 @@
 """Importance criteria: weight scores (unstructured, N:M) and channel scores (Torch-Pruning).
 
-Weight-level scores have the shape of the weight; larger means more important:
+A :class:`Criterion` scores every weight of a layer (the tensor has the weight's shape;
+larger means more important) and names the Torch-Pruning importance that scores channel
+groups. The built-ins, registered in :data:`~autoprune.registry.CRITERIA`:
 
 - ``magnitude_l1``: ``|w|``
 - ``magnitude_l2``: ``w ** 2``
@@ -18,135 +20,147 @@ leave no gradients or hooks behind.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterable, Iterator
+import abc
 
 import torch
 import torch_pruning as tp
 from torch import nn
-from torch_pruning.pruner import function as tp_fn
 
-from autoprune.errors import ConfigError
-from autoprune.pruning._layers import (
-    PRUNABLE_TYPES,
-    batches_on,
-    effective_weight,
-    eval_mode,
-    model_device,
+from autoprune.pruning._calibration import (
+    calibration_grads,
+    input_norms,
+    need_data,
+    weight_param,
 )
+from autoprune.pruning._channel_scoring import WeightScoreChannelImportance, channel_scoring
+from autoprune.pruning._layers import effective_weight
 from autoprune.recipe import Recipe
-from autoprune.tasks import Task, call_model
+from autoprune.registry import CRITERIA
+from autoprune.tasks import Task
 
 __all__ = [
+    "Criterion",
+    "CRITERIA",
     "WEIGHT_CRITERIA",
     "RANDOM_SEED",
+    "criterion_of",
     "weight_scores",
     "channel_importance",
     "channel_scoring",
+    "WeightScoreChannelImportance",
     "WandaChannelImportance",
     "input_norms",
     "calibration_grads",
 ]
 
 Layers = list[tuple[str, nn.Module]]
-WeightCriterion = Callable[[Layers, nn.Module, "Task | None", "Recipe | None"], dict[str, torch.Tensor]]
 
 RANDOM_SEED = 0  # random scores are a reproducible control, the same for every trial seed
 
-
-def _need_data(criterion: str, task: Task | None, recipe: Recipe | None) -> tuple[Task, int]:
-    if task is None:
-        raise ConfigError(f"criterion={criterion!r} needs calibration data, but got task=None.")
-    return task, (recipe.calibration_batches if recipe is not None else Recipe().calibration_batches)
+#: The criteria by name (the registry itself; kept under its former name).
+WEIGHT_CRITERIA = CRITERIA
 
 
-def _magnitude_l1(
-    layers: Layers, model: nn.Module, task: Task | None, recipe: Recipe | None
-) -> dict[str, torch.Tensor]:
-    return {n: effective_weight(m).detach().abs() for n, m in layers}
+class Criterion(abc.ABC):
+    """How important each weight is; one required method, :meth:`weight_scores`.
 
+    Attributes:
+        name: the name it is registered under (set on registration).
+        needs_data: True when scoring runs the model on calibration batches (the
+            sensitivity cache then keys on ``calibration_batches``).
 
-def _magnitude_l2(
-    layers: Layers, model: nn.Module, task: Task | None, recipe: Recipe | None
-) -> dict[str, torch.Tensor]:
-    return {n: effective_weight(m).detach().pow(2) for n, m in layers}
-
-
-def _random(layers: Layers, model: nn.Module, task: Task | None, recipe: Recipe | None) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(RANDOM_SEED)
-    out = {}
-    for n, m in layers:
-        w = effective_weight(m)
-        out[n] = torch.rand(w.shape, generator=gen).to(w.device)
-    return out
-
-
-def _weight_param(module: nn.Module) -> nn.Parameter:
-    # while a mask is held the trainable tensor is weight_orig; its gradient is mask * dL/dw
-    return module.weight_orig if hasattr(module, "weight_orig") else module.weight
-
-
-def calibration_grads(model: nn.Module, params: list[nn.Parameter], task: Task, n_batches: int) -> list[torch.Tensor]:
-    """Gradients of the task loss w.r.t. ``params``, summed over ``n_batches`` calibration batches.
-
-    Uses ``torch.autograd.grad``, so no ``.grad`` attribute is touched.
+    Example:
+        >>> @CRITERIA.register_instance("magnitude_max_doc")
+        ... class MagnitudeMax(Criterion):
+        ...     def weight_scores(self, layers, model, task=None, recipe=None):
+        ...         return {n: effective_weight(m).detach().abs() for n, m in layers}
+        >>> CRITERIA.unregister("magnitude_max_doc")
     """
-    sums = [torch.zeros_like(p) for p in params]
-    device = model_device(model)
-    with eval_mode(model), torch.enable_grad():
-        for batch in batches_on(task.calibration_batches(n_batches), device):
-            loss = task.training_step(model, batch)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            for s, g in zip(sums, grads):
-                if g is not None:
-                    s.add_(g)
-    return sums
+
+    name: str = ""
+    needs_data: bool = False
+
+    @abc.abstractmethod
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Importance of every weight of ``layers``, keyed by layer name, shaped like the weight."""
+
+    def channel_importance(self) -> tp.importance.Importance:
+        """The Torch-Pruning importance scoring channel groups (default: summed weight scores).
+
+        Score groups inside :func:`channel_scoring`, which prepares it.
+        """
+        return WeightScoreChannelImportance(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
 
 
-def _taylor(layers: Layers, model: nn.Module, task: Task | None, recipe: Recipe | None) -> dict[str, torch.Tensor]:
-    task, n = _need_data("taylor", task, recipe)
-    grads = calibration_grads(model, [_weight_param(m) for _, m in layers], task, n)
-    return {name: (effective_weight(m).detach() * g).abs() for (name, m), g in zip(layers, grads)}
+@CRITERIA.register_instance("magnitude_l1")
+class MagnitudeL1(Criterion):
+    """``|w|``; channels: the group's L1 norm."""
+
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
+        return {n: effective_weight(m).detach().abs() for n, m in layers}
+
+    def channel_importance(self) -> tp.importance.Importance:
+        return tp.importance.GroupMagnitudeImportance(p=1)
 
 
-def input_norms(
-    model: nn.Module, modules: Iterable[nn.Module], task: Task, n_batches: int
-) -> dict[nn.Module, torch.Tensor]:
-    """L2 norm of each input feature / channel of ``modules`` over the calibration batches.
+@CRITERIA.register_instance("magnitude_l2")
+class MagnitudeL2(Criterion):
+    """``w ** 2``; channels: the group's L2 norm."""
 
-    Linear: inputs flattened to ``(-1, in_features)``, norm over rows. Conv: norm over batch
-    and spatial positions of each input channel. A module the forward never reached gets
-    zeros.
-    """
-    modules = list(modules)
-    sq: dict[nn.Module, torch.Tensor] = {}
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
+        return {n: effective_weight(m).detach().pow(2) for n, m in layers}
 
-    def hook(module: nn.Module, inputs: tuple, output: object) -> None:
-        x = inputs[0].detach().float()
-        if isinstance(module, nn.Linear):
-            s = x.reshape(-1, x.shape[-1]).pow(2).sum(0)
-        else:  # batched conv input (N, C, ...) or unbatched (C, ...)
-            ch = 1 if x.dim() == module.weight.dim() else 0
-            s = x.pow(2).sum([d for d in range(x.dim()) if d != ch])
-        sq[module] = sq[module] + s if module in sq else s
-
-    handles = [m.register_forward_hook(hook) for m in modules]
-    device = model_device(model)
-    try:
-        with eval_mode(model), torch.no_grad():
-            for inputs, _ in batches_on(task.calibration_batches(n_batches), device):
-                call_model(model, inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    out = {}
-    for m in modules:
-        in_ch = m.in_features if isinstance(m, nn.Linear) else m.in_channels
-        out[m] = sq[m].sqrt() if m in sq else torch.zeros(in_ch, device=device)
-    return out
+    def channel_importance(self) -> tp.importance.Importance:
+        return tp.importance.GroupMagnitudeImportance(p=2)
 
 
-def _wanda_weight_scores(module: nn.Module, norm: torch.Tensor) -> torch.Tensor:
+@CRITERIA.register_instance("random")
+class Random(Criterion):
+    """Uniform noise from a generator seeded with :data:`RANDOM_SEED`; channels: Torch-Pruning's
+    ``RandomImportance`` (torch's global generator, seeded by the trial)."""
+
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
+        gen = torch.Generator().manual_seed(RANDOM_SEED)
+        out = {}
+        for n, m in layers:
+            w = effective_weight(m)
+            out[n] = torch.rand(w.shape, generator=gen).to(w.device)
+        return out
+
+    def channel_importance(self) -> tp.importance.Importance:
+        return tp.importance.RandomImportance()
+
+
+@CRITERIA.register_instance("taylor")
+class Taylor(Criterion):
+    """``|w * dL/dw|`` over the calibration batches; channels: ``GroupTaylorImportance``."""
+
+    needs_data = True
+
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
+        task, n = need_data(self.name, task, recipe)
+        grads = calibration_grads(model, [weight_param(m) for _, m in layers], task, n)
+        return {name: (effective_weight(m).detach() * g).abs() for (name, m), g in zip(layers, grads)}
+
+    def channel_importance(self) -> tp.importance.Importance:
+        return tp.importance.GroupTaylorImportance()
+
+
+def wanda_layer_scores(module: nn.Module, norm: torch.Tensor) -> torch.Tensor:
+    """``|W| * ||X||`` of one Linear / Conv given the norms of its input features / channels."""
     w = effective_weight(module).detach().abs()
     if isinstance(module, nn.Linear):
         return w * norm.to(w)
@@ -156,30 +170,44 @@ def _wanda_weight_scores(module: nn.Module, norm: torch.Tensor) -> torch.Tensor:
     return w * per_out.view(*per_out.shape, *([1] * (w.dim() - 2)))
 
 
-def _wanda(layers: Layers, model: nn.Module, task: Task | None, recipe: Recipe | None) -> dict[str, torch.Tensor]:
-    task, n = _need_data("wanda", task, recipe)
-    norms = input_norms(model, [m for _, m in layers], task, n)
-    return {name: _wanda_weight_scores(m, norms[m]) for name, m in layers}
+@CRITERIA.register_instance("wanda")
+class Wanda(Criterion):
+    """``|w_ij| * ||X_j||``; channels: the summed scores (:class:`WandaChannelImportance`)."""
+
+    needs_data = True
+
+    def weight_scores(
+        self, layers: Layers, model: nn.Module, task: Task | None = None, recipe: Recipe | None = None
+    ) -> dict[str, torch.Tensor]:
+        task, n = need_data(self.name, task, recipe)
+        norms = input_norms(model, [m for _, m in layers], task, n)
+        return {name: wanda_layer_scores(m, norms[m]) for name, m in layers}
+
+    def channel_importance(self) -> tp.importance.Importance:
+        return WandaChannelImportance()
 
 
-WEIGHT_CRITERIA: dict[str, WeightCriterion] = {
-    "magnitude_l1": _magnitude_l1,
-    "magnitude_l2": _magnitude_l2,
-    "random": _random,
-    "taylor": _taylor,
-    "wanda": _wanda,
-}
+class WandaChannelImportance(WeightScoreChannelImportance):
+    """Wanda for channels: the summed Wanda scores of every weight a channel carries.
+
+    For a group, each Conv/Linear producing the channel contributes
+    ``sum_j |W[c, j]| * ||X_j||`` and each one consuming it ``||X_c|| * sum_o |W[o, c]|``.
+    Torch-Pruning's own ``ActivationImportance`` is not used: it keeps only the last
+    calibration batch, scores by activation alone (no weights) and leaves ``_importance``
+    attributes on the modules that go stale once channels are removed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(CRITERIA.get("wanda"))
 
 
-def _check_criterion(criterion: str) -> None:
-    if criterion not in WEIGHT_CRITERIA:
-        raise ConfigError(
-            f"criterion must be one of {', '.join(WEIGHT_CRITERIA)}, but got criterion={criterion!r}."
-        )
+def criterion_of(recipe: Recipe) -> Criterion:
+    """The :class:`Criterion` a recipe names."""
+    return CRITERIA.get(recipe.criterion)
 
 
 def weight_scores(
-    criterion: str,
+    criterion: str | Criterion,
     layers: Layers,
     model: nn.Module,
     task: Task | None = None,
@@ -188,7 +216,7 @@ def weight_scores(
     """Importance of every weight of ``layers``, keyed by layer name, shaped like the weight.
 
     Args:
-        criterion: one of :data:`WEIGHT_CRITERIA`.
+        criterion: a registered name (see :data:`CRITERIA`) or a :class:`Criterion`.
         layers: ``(name, module)`` pairs, e.g. from :func:`prunable_layers`.
         model: the model the layers belong to (forwarded for ``taylor`` / ``wanda``).
         task: supplies calibration batches and the loss (``taylor``, ``wanda``).
@@ -201,109 +229,13 @@ def weight_scores(
         >>> weight_scores("magnitude_l1", [("fc", lin)], lin)["fc"].tolist()
         [[1.0, 3.0]]
     """
-    _check_criterion(criterion)
-    return WEIGHT_CRITERIA[criterion](layers, model, task, recipe)
+    return CRITERIA.resolve(criterion).weight_scores(layers, model, task, recipe)
 
 
-# -- channel importances (Torch-Pruning groups) -------------------------------------------
-
-
-class WandaChannelImportance(tp.importance.GroupMagnitudeImportance):
-    """Wanda for channels: the summed Wanda scores of every weight a channel carries.
-
-    For a group of coupled channels, each Conv/Linear producing the channel contributes
-    ``sum_j |W[c, j]| * ||X_j||`` (its output row) and each one consuming it contributes
-    ``||X_c|| * sum_o |W[o, c]|`` (its input column); contributions are reduced and
-    normalised like :class:`tp.importance.GroupMagnitudeImportance` (mean, mean), so scores
-    of different groups are comparable for global ranking.
-
-    Torch-Pruning's own ``ActivationImportance`` is not used: it keeps only the last
-    calibration batch, scores by activation alone (no weights) and leaves ``_importance``
-    attributes on the modules that go stale once channels are removed.
-
-    Call :meth:`set_scores` (or use :func:`channel_scoring`) before scoring groups.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(p=1, group_reduction="mean", normalizer="mean", target_types=[nn.Conv1d, nn.Conv2d, nn.Linear])
-        self.scores: dict[nn.Module, torch.Tensor] = {}
-
-    def set_scores(self, model: nn.Module, task: Task, n_batches: int) -> None:
-        """Compute Wanda weight scores of every Conv/Linear of ``model`` on calibration data."""
-        modules = [m for m in model.modules() if isinstance(m, PRUNABLE_TYPES)]
-        norms = input_norms(model, modules, task, n_batches)
-        self.scores = {m: _wanda_weight_scores(m, norms[m]) for m in modules}
-
-    @torch.no_grad()
-    def __call__(self, group: tp.dependency.Group) -> torch.Tensor | None:
-        group_imp, group_idxs = [], []
-        for i, (dep, idxs) in enumerate(group):
-            layer, fn = dep.target.module, dep.handler
-            score = self.scores.get(layer)
-            if score is None:
-                continue
-            if fn in (tp_fn.prune_conv_out_channels, tp_fn.prune_linear_out_channels):
-                local = score[idxs].flatten(1).sum(1)
-            elif fn in (tp_fn.prune_conv_in_channels, tp_fn.prune_linear_in_channels):
-                local = score.transpose(0, 1).flatten(1).sum(1)
-                if isinstance(layer, nn.modules.conv._ConvNd) and layer.groups not in (1, layer.in_channels):
-                    local = local.repeat(layer.groups)
-                local = local[idxs]
-            else:
-                continue
-            group_imp.append(local)
-            group_idxs.append(group[i].root_idxs)
-        if not group_imp:
-            return None
-        return self._normalize(self._reduce(group_imp, group_idxs), self.normalizer)
-
-
-def channel_importance(criterion: str) -> tp.importance.Importance:
+def channel_importance(criterion: str | Criterion) -> tp.importance.Importance:
     """The Torch-Pruning importance that scores channel groups for ``criterion``.
 
     ``taylor`` and ``wanda`` need calibration data: score groups inside
     :func:`channel_scoring`, which provides it.
     """
-    _check_criterion(criterion)
-    if criterion == "magnitude_l1":
-        return tp.importance.GroupMagnitudeImportance(p=1)
-    if criterion == "magnitude_l2":
-        return tp.importance.GroupMagnitudeImportance(p=2)
-    if criterion == "random":
-        return tp.importance.RandomImportance()  # draws from torch's global generator
-    if criterion == "taylor":
-        return tp.importance.GroupTaylorImportance()
-    return WandaChannelImportance()
-
-
-@contextlib.contextmanager
-def channel_scoring(
-    importance: tp.importance.Importance, model: nn.Module, task: Task | None, recipe: Recipe | None
-) -> Iterator[tp.importance.Importance]:
-    """Prepare ``importance`` to score the groups of ``model`` as it is now.
-
-    Taylor reads ``.grad``: the summed calibration gradients are placed there for the
-    duration and the previous ``.grad`` values are put back on exit. Score every group
-    inside the block, prune after it (pruning replaces parameters).
-    """
-    if isinstance(importance, tp.importance.GroupTaylorImportance):
-        task, n = _need_data("taylor", task, recipe)
-        params = [p for p in model.parameters() if p.requires_grad]
-        saved = [p.grad for p in params]
-        grads = calibration_grads(model, params, task, n)
-        try:
-            for p, g in zip(params, grads):
-                p.grad = g
-            yield importance
-        finally:
-            for p, g in zip(params, saved):
-                p.grad = g
-    elif isinstance(importance, WandaChannelImportance):
-        task, n = _need_data("wanda", task, recipe)
-        importance.set_scores(model, task, n)
-        try:
-            yield importance
-        finally:
-            importance.scores = {}
-    else:
-        yield importance
+    return CRITERIA.resolve(criterion).channel_importance()

@@ -10,6 +10,7 @@ import abc
 
 from autoprune.errors import ConfigError
 from autoprune.recipe import Recipe
+from autoprune.registry import SCHEDULES
 
 __all__ = [
     "Schedule",
@@ -24,20 +25,34 @@ __all__ = [
 
 
 class Schedule(abc.ABC):
-    """Maps a final sparsity and a number of steps to cumulative per-step targets."""
+    """Maps a final sparsity and a number of steps to cumulative per-step targets.
+
+    Registered in :data:`SCHEDULES`; every schedule's last target is ``final`` exactly.
+    """
+
+    name: str = ""
+
+    def pruning_steps(self, steps: int) -> int:
+        """Steps actually taken when a recipe asks for ``steps`` (all of them by default)."""
+        return steps
 
     @abc.abstractmethod
     def targets(self, final: float, steps: int) -> list[float]:
         """Cumulative target sparsity after each step; the last one is ``final``."""
 
 
+@SCHEDULES.register_instance("one_shot")
 class OneShot(Schedule):
-    """Everything in one step."""
+    """Everything in one step (a recipe's ``steps`` is ignored)."""
+
+    def pruning_steps(self, steps: int) -> int:
+        return 1
 
     def targets(self, final: float, steps: int) -> list[float]:
         return [final]
 
 
+@SCHEDULES.register_instance("iterative")
 class Iterative(Schedule):
     """Equal increments: ``final * k / steps``."""
 
@@ -45,6 +60,7 @@ class Iterative(Schedule):
         return [final if k == steps else final * k / steps for k in range(1, steps + 1)]
 
 
+@SCHEDULES.register_instance("gradual")
 class Gradual(Schedule):
     """Zhu & Gupta (2017) cubic ramp: ``final * (1 - (1 - k / steps) ** 3)``.
 
@@ -57,17 +73,9 @@ class Gradual(Schedule):
         return [final if k == steps else final * (1.0 - (1.0 - k / steps) ** 3) for k in range(1, steps + 1)]
 
 
-SCHEDULES: dict[str, Schedule] = {"one_shot": OneShot(), "iterative": Iterative(), "gradual": Gradual()}
-
-
 def get_schedule(name: str) -> Schedule:
-    """The schedule registered under ``name``."""
-    try:
-        return SCHEDULES[name]
-    except KeyError:
-        raise ConfigError(
-            f"schedule must be one of {', '.join(SCHEDULES)}, but got schedule={name!r}."
-        ) from None
+    """The schedule registered under ``name`` (the error lists the valid names)."""
+    return SCHEDULES.get(name)
 
 
 def schedule_targets(recipe: Recipe) -> list[float]:

@@ -16,7 +16,8 @@ scores across all groups for global ranking).
 
 from __future__ import annotations
 
-from typing import Mapping
+import copy
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
 import torch_pruning as tp
@@ -25,10 +26,15 @@ from torch import nn
 from autoprune.errors import ConfigError
 from autoprune.pruning._layers import eval_mode, model_device, prunable_layers
 from autoprune.pruning.criteria import channel_importance, channel_scoring
+from autoprune.pruning.granularity import Granularity, Layers, Scan
 from autoprune.recipe import Recipe
+from autoprune.registry import GRANULARITIES
 from autoprune.tasks import Task, call_model, to_device
 
-__all__ = ["out_channels", "build_graph", "channel_scores", "prune_channels"]
+if TYPE_CHECKING:
+    from autoprune.pruning.pruner import Pruner
+
+__all__ = ["Channel", "out_channels", "build_graph", "channel_scores", "prune_channels"]
 
 _ROOT_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -196,3 +202,38 @@ def _global_plan(scored: list, original: Mapping[str, int], target: float) -> li
         if len(idxs):
             plan.append((group, idxs))
     return plan
+
+
+@GRANULARITIES.register_instance("channel")
+class Channel(Granularity):
+    """Output channels / neurons removed physically (Torch-Pruning), stored dense.
+
+    Amounts count against each layer's ORIGINAL channels (recorded at the first step);
+    ``global`` ranks the normalised scores of all groups together.
+    """
+
+    packed = False
+
+    def layer_sizes(self, layers: Layers) -> dict[str, int]:
+        return {n: out_channels(m) for n, m in layers}
+
+    def prune_step(self, pruner: Pruner, model: nn.Module, layers: Layers, target: float) -> None:
+        if pruner.allocation.global_ranking:
+            prune_channels(model, pruner.task, pruner.recipe, target, original=pruner.sizes, global_ranking=True)
+        else:
+            amounts = pruner.amounts(list(pruner.sizes), target)
+            prune_channels(model, pruner.task, pruner.recipe, amounts, original=pruner.sizes)
+
+    def scan(self, model: nn.Module, task: Task, recipe: Recipe, layers: Layers, levels: Sequence[float]) -> Scan:
+        """Channels removed from a deep copy, one layer at a time."""
+        original = {n: out_channels(m) for n, m in layers}
+        scores = channel_scores(model, task, recipe)  # once: every copy starts from these channels
+        scan: Scan = {}
+        for name, _ in layers:
+            scan[name] = {}
+            for level in levels:
+                trial = copy.deepcopy(model)
+                fractions = {n: (level if n == name else 0.0) for n in original}
+                prune_channels(trial, task, recipe, fractions, original=original, scores=scores)
+                scan[name][level] = float(task.evaluate(trial))
+        return scan

@@ -7,7 +7,6 @@ from torch import nn
 
 from autoprune.errors import ConfigError
 from autoprune.pruning import (
-    WEIGHT_CRITERIA,
     WandaChannelImportance,
     apply_mask,
     build_graph,
@@ -27,12 +26,6 @@ def _linear(weight: list[list[float]]) -> nn.Linear:
 
 def _sum_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return outputs.sum()  # dL/dw of a bias-free Linear is then the input
-
-
-def test_registry_matches_recipe_names() -> None:
-    from autoprune.recipe import CRITERIA
-
-    assert tuple(WEIGHT_CRITERIA) == CRITERIA
 
 
 def test_magnitudes() -> None:
