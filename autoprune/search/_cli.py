@@ -132,16 +132,17 @@ def _fmt(v) -> str:
     return str(v)
 
 
-_RATIO_OF = {"latency_ms": "latency_ratio", "size_bytes": "size_ratio", "flops": "flops_ratio",
-             "params_total": "params_ratio"}
-
-
 def _vs_baseline(name: str, m: dict, base: dict) -> str:
     """How an objective compares with the dense baseline, in words a reader scans."""
-    if name in ("accuracy", "accuracy_drop"):
+    from autoprune.measures import MEASURES, get_measure
+
+    if name in ("accuracy", "accuracy_drop"):  # both read as the accuracy lost, in points
         return f"{-100 * (m.get('accuracy_drop') or 0.0) + 0.0:+.2f} pts"
-    if name in _RATIO_OF and m.get(_RATIO_OF[name]) is not None:
-        return f"{name.split('_')[0]} x{m[_RATIO_OF[name]]:.3f}"
-    if name == "params_nonzero" and base.get("params_total"):
-        return f"nonzero x{(m.get(name) or 0) / base['params_total']:.3f}"
+    ratio = next((r.name for r in MEASURES.values() if r.ratio_of == name), None)
+    if ratio is not None and m.get(ratio) is not None:
+        return f"{name.split('_')[0]} x{m[ratio]:.3f}"
+    measure = get_measure(name)
+    # an absolute measure with no stored ratio (params_nonzero) is divided here
+    if measure.kind == "count" and measure.baseline and measure.baseline != name and base.get(measure.baseline):
+        return f"{name.split('_')[-1]} x{(m.get(name) or 0) / base[measure.baseline]:.3f}"
     return ""
