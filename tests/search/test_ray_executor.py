@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from autoprune.search import RunOptions, search
+from autoprune.search import RunOptions
+from autoprune.search import run_search as search
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

@@ -20,7 +20,8 @@ from autoprune.cli import main
 from autoprune.errors import ConfigError
 from autoprune.measure import LatencyMemo
 from autoprune.measure import _latency as latency_module
-from autoprune.search import RunOptions, open_run, search
+from autoprune.search import RunOptions, open_run
+from autoprune.search import run_search as search
 from autoprune.search._pareto import normalize
 
 QUIET = dict(progress=False, tracker="none")
@@ -363,7 +364,7 @@ def test_a_failing_tracker_never_stops_the_search(make_space, tmp_path, monkeypa
 
 
 def test_an_error_in_the_controller_leaves_a_resumable_study(make_space, tmp_path, monkeypatch):
-    from autoprune.search._controller import _Search
+    from autoprune.search._loop import SearchLoop as _Search
 
     save = _Search._save_model
     calls = []
