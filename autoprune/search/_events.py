@@ -108,6 +108,10 @@ class TrialFinished:
     queued: int
     running: int
 
+    @property
+    def number(self) -> int:
+        return self.record.number
+
 
 @dataclass(frozen=True)
 class SearchFinished:
