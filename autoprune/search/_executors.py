@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,6 +47,9 @@ class TrialJob:
 
 @dataclass
 class TrialOutcome:
+    """What comes back of a :class:`TrialJob`: the worker's result, or why there is none.
+    (The curve of reports travels in ``result.curve``.)"""
+
     number: int
     result: TrialResult | None = None
     error: str | None = None  # one line reason; the traceback goes to ``details``
@@ -54,7 +57,6 @@ class TrialOutcome:
     worker: str = ""
     seconds: float = 0.0
     attempts: int = 1
-    reports: list[tuple[int, dict[str, float]]] = field(default_factory=list)
 
 
 def execute_job(job: TrialJob, task: Any, baseline: Any,
@@ -63,15 +65,10 @@ def execute_job(job: TrialJob, task: Any, baseline: Any,
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcome = TrialOutcome(number=job.number, worker=worker)
-
-    def on_report(step: int, metrics: dict[str, float]) -> bool:
-        outcome.reports.append((step, dict(metrics)))
-        return report(step, metrics)
-
     try:
         with torch_threads(job.threads):
             outcome.result = run_trial(
-                task, job.recipe, baseline, seed=job.seed, callback=on_report,
+                task, job.recipe, baseline, seed=job.seed, callback=report,
                 latency=job.latency, latency_memo=latency_memo,
                 cache_dir=Path(job.cache_dir) if job.cache_dir else None,
             )
