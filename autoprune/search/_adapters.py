@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import optuna
 
+from autoprune.measure import LatencyConfig
 from autoprune.recipe import Recipe
 from autoprune.search._backends import FlamlBackend, OptunaBackend, SearchBackend, make_sampler
 from autoprune.search._trial_pruners import (
@@ -35,6 +36,7 @@ __all__ = [
     "running_trial",
     "trial_history",
     "is_packed",
+    "latency_config",
 ]
 
 _FLAML_CONFIG = "flaml_config"  # the FLAML backend's user attr: the config it suggested
@@ -104,3 +106,10 @@ def trial_history(number: int, state: str, curve: Mapping[int, float], objective
 def is_packed(recipe: Recipe) -> bool:
     """Whether the recipe's pruned model is stored as packed sparse tensors."""
     return recipe.granularity != "channel"
+
+
+def latency_config(space: SearchSpace) -> LatencyConfig:
+    """How the space measures latency (``space.latency`` is a LatencyConfig, or a spec that
+    converts to one)."""
+    lat = space.latency
+    return lat if isinstance(lat, LatencyConfig) else lat.to_config()

@@ -219,7 +219,7 @@ class SearchLoop:
         return TrialJob(
             number=number, recipe=recipe, seed=self.space.seed + number,
             threads=max(1, int(self.executor_config.cpus_per_trial)),
-            latency=self.space.latency.to_config(),
+            latency=adapt.latency_config(self.space),
             cache_dir=str(cache_dir() / "sensitivity"),
         )
 
