@@ -480,3 +480,19 @@ def test_a_run_directory_written_before_the_split_opens(tmp_path):
     assert main(["report", str(run)]) == 0 and (run / "report" / "index.html").exists()
     number = result.knee.number
     assert main(["export", str(run), "--trial", str(number), "--output", str(tmp_path / "m.pt")]) == 0
+
+
+@pytest.mark.parametrize(
+    "options, want",
+    [
+        (dict(), ("ray", 2, 1.0)),  # the space's section is the source
+        (dict(workers=1, executor="local"), ("local", 1, 1.0)),
+        (dict(cpus_per_trial=2.0), ("ray", 2, 2.0)),  # an option overrides one field only
+    ],
+)
+def test_run_options_override_the_spaces_executor_section(make_space, options, want):
+    from autoprune.search import load_space
+
+    space = load_space(make_space(**{"backend: optuna": "backend: optuna\nexecutor: {name: ray, workers: 2}"}))
+    config = RunOptions(**options).executor_config(space)
+    assert (config.name, config.workers, config.cpus_per_trial) == want

@@ -39,3 +39,12 @@ def test_a_user_tracker_object_passes_and_is_protected(tmp_path: Path) -> None:
 def test_unknown_tracker_name_lists_the_registered_ones(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"tracker must be one of none, neptune, auto, but got tracker='wandb'"):
         make_tracker("wandb", tmp_path)
+
+
+def test_the_contract_can_fail(tmp_path: Path) -> None:
+    class Mute(Tracker):
+        def redact(self, text):
+            return None
+
+    with pytest.raises(AssertionError, match="redact"):
+        check_tracker(Mute(), tmp_path)
