@@ -2,8 +2,17 @@
 
 ``import autoprune`` loads only the core (torch, torch-pruning, optuna, scikit-learn);
 Ray, FLAML, Neptune and ONNX load when a feature that needs them is used.
+
+Example:
+    >>> import autoprune
+    >>> result = autoprune.run_search("search_spaces/default.yaml", trials=4)  # doctest: +SKIP
+    >>> result.knee.number  # doctest: +SKIP
 """
 
+# the pruning layer first: importing it registers the criteria, granularities, ... that
+# recipes and search spaces are checked against
+from autoprune import pruning  # noqa: F401
+from autoprune.baseline import get_baseline
 from autoprune.errors import (
     AutopruneError,
     ConfigError,
@@ -11,18 +20,25 @@ from autoprune.errors import (
     MissingDependencyError,
     TaskError,
 )
+from autoprune.measure import LatencyConfig
 from autoprune.recipe import Recipe
 from autoprune.result import TrialResult, TrialStatus
 
-# ``autoprune.search(...)`` is the entry point; the subpackage stays importable as
-# ``from autoprune.search import ...`` (it lives in sys.modules under that name).
+# ``autoprune.search`` is the subpackage (callable for a while as the old search function,
+# with a FutureWarning; see autoprune/search/__init__.py); ``run_search`` runs a search.
 from autoprune.search import (
+    Executor,
     RunOptions,
+    SearchCallback,
     SearchResult,
+    TrialRecord,
     open_run,
-    search,  # shadows the subpackage attribute on purpose
+    run_search,
 )
+from autoprune.search.trial_pruners import Decision, RunningTrial, TrialHistory, TrialPruner
 from autoprune.tasks import Task, get_task
+from autoprune.tracking import Tracker
+from autoprune.trial import run_trial
 
 __version__ = "0.1.0"
 
@@ -33,13 +49,24 @@ __all__ = [
     "DataError",
     "MissingDependencyError",
     "TaskError",
-    "Recipe",
+    "run_search",
+    "open_run",
     "RunOptions",
     "SearchResult",
+    "SearchCallback",
+    "run_trial",
+    "get_baseline",
+    "LatencyConfig",
+    "Recipe",
     "Task",
+    "get_task",
     "TrialResult",
     "TrialStatus",
-    "get_task",
-    "open_run",
-    "search",
+    "TrialRecord",
+    "Tracker",
+    "Executor",
+    "RunningTrial",
+    "TrialHistory",
+    "TrialPruner",
+    "Decision",
 ]

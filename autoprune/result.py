@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from torch import nn
 
+from autoprune.measures import MEASURES as _MEASURE_TABLE
+from autoprune.measures import OBJECTIVE_MEASURES
 from autoprune.recipe import Recipe
 
 __all__ = ["TrialStatus", "TrialResult", "MEASURES", "OBJECTIVE_MEASURES"]
@@ -22,42 +24,14 @@ class TrialStatus(str, enum.Enum):
     RUNNING = "running"
     WAITING = "waiting"
 
+    @classmethod
+    def of_optuna(cls, state: Any) -> "TrialStatus":
+        """The status of an ``optuna.trial.TrialState`` (the one place the two meet)."""
+        return cls(_OPTUNA_STATES.get(state.name, state.name.lower()))
 
-# Measures a search may use as objectives or in constraints. ``accuracy_drop`` is
-# ``baseline_accuracy - accuracy`` (a fraction: 0.01 is one point); the ``*_ratio``
-# measures are the pruned value over the dense baseline's.
-OBJECTIVE_MEASURES = (
-    "accuracy",
-    "accuracy_drop",
-    "params_total",
-    "params_nonzero",
-    "size_bytes",
-    "flops",
-    "latency_ms",
-    "sparsity_achieved",
-    "params_ratio",
-    "size_ratio",
-    "flops_ratio",
-    "latency_ratio",
-)
 
-MEASURES = (
-    "accuracy",
-    "baseline_accuracy",
-    "params_total",
-    "baseline_params_total",
-    "params_nonzero",
-    "size_bytes",
-    "baseline_size_bytes",
-    "flops",
-    "baseline_flops",
-    "latency_ms",
-    "baseline_latency_ms",
-    "sparsity_achieved",
-    "finetune_epochs_run",
-    "status",
-    "seconds",
-)
+_OPTUNA_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+                  "WAITING": "waiting"}
 
 
 @dataclass
@@ -96,20 +70,25 @@ class TrialResult:
         """Value of a measure by name, derived ones (``accuracy_drop``, ``*_ratio``) included."""
         if name == "accuracy_drop":
             return self.accuracy_drop
-        if name.endswith("_ratio"):
-            base = {"params": "params_total", "size": "size_bytes", "flops": "flops", "latency": "latency_ms"}[
-                name[: -len("_ratio")]
-            ]
-            return getattr(self, base) / max(getattr(self, "baseline_" + base), 1e-12)
+        of = _MEASURE_TABLE[name].ratio_of if name in _MEASURE_TABLE else None
+        if of is not None:
+            return getattr(self, of) / max(getattr(self, "baseline_" + of), 1e-12)
         return float(getattr(self, name))
 
     def measures(self) -> dict[str, Any]:
+        """Every value of :data:`MEASURES` plus ``accuracy_drop`` and the ratios (the
+        measure table's derived measures), as stored with the trial."""
         out: dict[str, Any] = {name: getattr(self, name) for name in MEASURES}
         out["status"] = self.status.value
         out["accuracy_drop"] = self.accuracy_drop
-        for ratio in ("params_ratio", "size_ratio", "flops_ratio", "latency_ratio"):
+        for ratio in _RATIOS:
             out[ratio] = self.measure(ratio)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.measures(), "curve": [list(p) for p in self.curve], "recipe": self.recipe.to_dict()}
+
+
+#: the values a trial result holds (its fields besides recipe, curve and model), in order
+MEASURES = tuple(f.name for f in fields(TrialResult) if f.name not in ("recipe", "curve", "model"))
+_RATIOS = tuple(name for name, m in _MEASURE_TABLE.items() if m.ratio_of)

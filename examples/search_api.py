@@ -1,5 +1,7 @@
 """Run a small search from Python, look at the front, export the knee.
 
+Extension points take names or objects: here a tracker of our own mirrors each trial.
+
     python examples/search_api.py            # about a minute on 2 cores
 """
 
@@ -11,13 +13,26 @@ from pathlib import Path
 import autoprune
 
 
+class CountStates(autoprune.Tracker):
+    """A tracker is any object with the Tracker hooks it needs (the others do nothing)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, int] = {}
+
+    def log_trial(self, record: dict) -> None:
+        self.states[record["state"]] = self.states.get(record["state"], 0) + 1
+
+
 def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="autoprune-demo-"))
-    result = autoprune.search(
+    counter = CountStates()
+    result = autoprune.run_search(
         "default",  # a shipped space by name, or a path to a YAML file
         trials=6,
-        options=autoprune.RunOptions(out=out / "run", tracker="none"),
+        options=autoprune.RunOptions(out=out / "run"),
+        tracker=counter,  # or a name: "none", "neptune", "auto"
     )
+    print(f"trials by state: {counter.states}")
     print(f"hypervolume {result.hypervolume:.3f}, front: {[r.number for r in result.pareto_front]}")
     for r in result.pareto_front:
         m = r.measures

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from autoprune._io import write_text_atomic
+from autoprune.measures import MEASURES
 from autoprune.report import _plots
 from autoprune.report._importance import recipe_importances
 from autoprune.report._values import (
@@ -37,7 +38,8 @@ PLOTS = {
     "curves.png": "Intermediate curves",
     "importances.png": "Parameter importances",
 }
-_BASELINE_ROWS = ("accuracy", "params_total", "size_bytes", "flops", "latency_ms")
+# the dense model's own measures: those a baseline holds under their own name
+_BASELINE_ROWS = tuple(name for name, m in MEASURES.items() if m.baseline == name)
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 70rem;

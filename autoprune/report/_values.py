@@ -11,23 +11,22 @@ import math
 from typing import TYPE_CHECKING, Any, Mapping
 
 from autoprune.errors import ConfigError
+from autoprune.measures import MEASURES, Measure, number
 from autoprune.recipe import Recipe
 
 if TYPE_CHECKING:
     from autoprune.search._records import TrialRecord
 
-# Measures that are fractions and read better as percent (accuracy_drop 0.01 is one point).
-PERCENT = frozenset({"accuracy", "accuracy_drop", "sparsity_achieved"})
 
-# objective measure -> baseline key it is compared with (the ratio column of the front table)
-_BASELINE_KEY = {
-    "accuracy": "accuracy",
-    "params_total": "params_total",
-    "params_nonzero": "params_total",  # the dense baseline has every parameter non-zero
-    "size_bytes": "size_bytes",
-    "flops": "flops",
-    "latency_ms": "latency_ms",
-}
+def _measure(name: str) -> Measure | None:
+    """The table's entry for ``name``; None for names a record may hold but the table does
+    not declare (a report still shows them)."""
+    return MEASURES.get(name)
+
+
+def _in_points(name: str) -> bool:
+    m = _measure(name)
+    return m is not None and m.in_points
 
 
 def check_objectives(objectives: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -43,16 +42,6 @@ def check_objectives(objectives: list[tuple[str, str]]) -> list[tuple[str, str]]
     return out  # type: ignore[return-value]
 
 
-def number(value: Any) -> float:
-    """``value`` as a float; NaN for anything missing or not a number."""
-    if isinstance(value, bool) or value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def finite(value: float) -> bool:
     return math.isfinite(value)
 
@@ -63,20 +52,21 @@ def objective_value(record: TrialRecord, name: str) -> float:
 
 def baseline_value(baseline: Mapping[str, Any], name: str) -> float:
     """Where the dense model sits on objective ``name`` (ratios are 1, drops and sparsity 0)."""
-    if name.endswith("_ratio"):
-        return 1.0
-    if name in ("accuracy_drop", "sparsity_achieved"):
-        return 0.0
-    key = _BASELINE_KEY.get(name)
-    return number(baseline.get(key)) if key else math.nan
+    m = _measure(name)
+    if m is None:
+        return math.nan
+    if m.dense is not None:
+        return m.dense
+    return number(baseline.get(m.baseline)) if m.baseline else math.nan
 
 
 def ratio_to_baseline(record: TrialRecord, name: str, baseline: Mapping[str, Any]) -> float:
     """The objective over the baseline's; NaN where no ratio makes sense (drops, sparsity)."""
     value = objective_value(record, name)
-    if name.endswith("_ratio"):
+    m = _measure(name)
+    if m is not None and m.kind == "ratio":
         return value
-    key = _BASELINE_KEY.get(name)
+    key = m.baseline if m is not None and m.dense is None else None
     if key is None:
         return math.nan
     base = number(baseline.get(key))
@@ -92,13 +82,12 @@ def ratio_to_baseline(record: TrialRecord, name: str, baseline: Mapping[str, Any
 
 def scale(name: str, value: float) -> float:
     """Value as plotted and tabulated (fractions in percent)."""
-    return value * 100.0 if name in PERCENT else value
+    return value * 100.0 if _in_points(name) else value
 
 
 def axis_label(name: str, direction: str | None = None) -> str:
-    unit = " (%)" if name in PERCENT else ""
-    arrow = {"min": " \u2193 lower is better", "max": " \u2191 higher is better"}.get(direction or "", "")
-    return f"{name}{unit}{arrow}"
+    m = _measure(name)
+    return m.label(direction) if m is not None else Measure(name, "count", None, "").label(direction)
 
 
 def fmt(name: str, value: Any) -> str:
@@ -106,26 +95,16 @@ def fmt(name: str, value: Any) -> str:
     v = number(value)
     if not finite(v):
         return "n/a"
-    if name in PERCENT:
-        return f"{v * 100:.2f} %"
-    if name == "size_bytes":
-        return f"{v:,.0f} B ({_human_bytes(v)})"
-    if name in ("params_total", "params_nonzero", "flops") or (v.is_integer() and abs(v) >= 1000):
+    m = _measure(name)
+    if m is not None and m.kind in ("points", "bytes"):
+        return m.format(v)
+    if (m is not None and m.kind == "count" and m.objective) or (v.is_integer() and abs(v) >= 1000):
         return f"{v:,.0f}"
     return f"{v:.4g}"
 
 
 def fmt_ratio(value: float) -> str:
     return f"{value:.3g}\u00d7" if finite(value) else "n/a"
-
-
-def _human_bytes(v: float) -> str:
-    units = ("B", "KiB", "MiB", "GiB")
-    i = 0
-    while abs(v) >= 1024 and i < len(units) - 1:
-        v /= 1024
-        i += 1
-    return f"{v:.0f} B" if i == 0 else f"{v:.1f} {units[i]}"
 
 
 def recipe_summary(recipe: Mapping[str, Any]) -> str:

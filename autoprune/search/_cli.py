@@ -7,10 +7,21 @@ import json
 import sys
 from pathlib import Path
 
+from autoprune.registry import EXECUTORS, TRACKERS
+
 __all__ = ["add_search_commands"]
 
 
+def _names(registry) -> str:
+    return " | ".join(registry.names())
+
+
 def add_search_commands(sub: argparse._SubParsersAction) -> None:
+    # Names are checked by the registries (one ConfigError line listing them, exit 2), not
+    # by argparse ``choices``, so a bad flag reads like a bad YAML value; the help lists them.
+    from autoprune import tracking  # noqa: F401  (registers the trackers)
+    from autoprune.search import _executors, _ray  # noqa: F401  (register the executors)
+
     s = sub.add_parser("search", help="search pruning recipes; the Pareto front is the answer")
     s.add_argument("space", nargs="?", default=None, help="search space YAML (default: search_spaces/default.yaml)")
     s.add_argument("--task", default=None, help="override the space's task")
@@ -22,13 +33,13 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--sampler", default=None, help="tpe | nsga2 | nsga3 | gp | random (optuna); cfo | blendsearch (flaml)")
     s.add_argument("--trial-pruner", default=None, help="none | median | hyperband | successive_halving | pareto")
     s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
-    s.add_argument("--executor", default=None, help="local | ray (default: local; ray when --workers > 1)")
+    s.add_argument("--executor", default=None, help=f"{_names(EXECUTORS)} (default: the space's, else local; ray when --workers > 1)")
     s.add_argument("--workers", type=int, default=None, help="trials at once (Ray; default 1)")
     s.add_argument("--address", default=None, help="Ray cluster address (else $RAY_ADDRESS or a local Ray)")
     s.add_argument("--cpus-per-trial", type=float, default=None)
     s.add_argument("--gpus-per-trial", type=float, default=None)
     s.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
-    s.add_argument("--tracker", default="auto", help="auto | neptune | none (auto: Neptune when installed)")
+    s.add_argument("--tracker", default="auto", help=f"{_names(TRACKERS)} (auto: Neptune when installed)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(handler=_search)
 
@@ -50,7 +61,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from autoprune.search._controller import RunOptions, search
+    from autoprune.search._api import run_search
+    from autoprune.search._options import RunOptions
     from autoprune.search._space import load_space
 
     space = load_space(args.space or "default")
@@ -58,14 +70,14 @@ def _search(args: argparse.Namespace) -> int:
         "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
         "sampler": args.sampler, "trial_pruner": args.trial_pruner,
     }.items() if v is not None})
-    options = RunOptions.for_space(  # flags override the space's executor section
-        space, executor=args.executor, workers=args.workers, address=args.address,
+    options = RunOptions(  # flags override the space's executor section
+        executor=args.executor, workers=args.workers, address=args.address,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         out=args.out, storage=args.storage, resume=args.resume, tracker=args.tracker,
         progress=not args.quiet, data_dir=args.data_dir,
     )
     try:
-        result = search(space, options=options)
+        result = run_search(space, options=options)
     except KeyboardInterrupt:
         out = options.out or Path("autoprune-runs") / space.name
         print(f"autoprune: interrupted; the study is saved. Continue with: autoprune search "
@@ -77,7 +89,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _pareto(args: argparse.Namespace) -> int:
-    from autoprune.search._controller import open_run
+    from autoprune.search._result import open_run
 
     result = open_run(args.run_dir)
     if args.json:
@@ -88,7 +100,7 @@ def _pareto(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from autoprune.search._controller import open_run
+    from autoprune.search._result import open_run
 
     path = open_run(args.run_dir).export(args.trial, args.format, args.output)
     print(f"exported trial {args.trial} as {args.format} to {path} (outputs checked against the trial's model)")
@@ -96,7 +108,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from autoprune.search._controller import open_run, write_run_report
+    from autoprune.search._result import open_run, write_run_report
 
     result = open_run(args.run_dir)
     print(write_run_report(result))
@@ -132,16 +144,17 @@ def _fmt(v) -> str:
     return str(v)
 
 
-_RATIO_OF = {"latency_ms": "latency_ratio", "size_bytes": "size_ratio", "flops": "flops_ratio",
-             "params_total": "params_ratio"}
-
-
 def _vs_baseline(name: str, m: dict, base: dict) -> str:
     """How an objective compares with the dense baseline, in words a reader scans."""
-    if name in ("accuracy", "accuracy_drop"):
+    from autoprune.measures import MEASURES, get_measure
+
+    if name in ("accuracy", "accuracy_drop"):  # both read as the accuracy lost, in points
         return f"{-100 * (m.get('accuracy_drop') or 0.0) + 0.0:+.2f} pts"
-    if name in _RATIO_OF and m.get(_RATIO_OF[name]) is not None:
-        return f"{name.split('_')[0]} x{m[_RATIO_OF[name]]:.3f}"
-    if name == "params_nonzero" and base.get("params_total"):
-        return f"nonzero x{(m.get(name) or 0) / base['params_total']:.3f}"
+    ratio = next((r.name for r in MEASURES.values() if r.ratio_of == name), None)
+    if ratio is not None and m.get(ratio) is not None:
+        return f"{name.split('_')[0]} x{m[ratio]:.3f}"
+    measure = get_measure(name)
+    # an absolute measure with no stored ratio (params_nonzero) is divided here
+    if measure.kind == "count" and measure.baseline and measure.baseline != name and base.get(measure.baseline):
+        return f"{name.split('_')[-1]} x{(m.get(name) or 0) / base[measure.baseline]:.3f}"
     return ""

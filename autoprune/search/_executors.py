@@ -3,6 +3,10 @@
 A worker receives a :class:`TrialJob`, runs :func:`autoprune.trial.run_trial` and sends
 back intermediate reports and a :class:`TrialOutcome`. Whether a trial stops early is
 decided by the controller through the ``decide`` function handed to :meth:`Executor.wait`.
+
+Executors are registered by name in :data:`autoprune.registry.EXECUTORS` (``local``,
+``ray``) as classes; the controller builds one with :meth:`Executor.create`. A user may
+also hand the search an executor object of their own.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from autoprune.measure import LatencyMemo, torch_threads
+from autoprune.measure import LatencyConfig, LatencyMemo, torch_threads
 from autoprune.recipe import Recipe
+from autoprune.registry import EXECUTORS
 from autoprune.result import TrialResult
-from autoprune.trial import LatencyConfig, run_trial
+from autoprune.trial import run_trial
 
-__all__ = ["TrialJob", "TrialOutcome", "Decide", "Executor", "LocalExecutor", "execute_job"]
+__all__ = ["TrialJob", "TrialOutcome", "Decide", "ExecutorContext", "Executor", "LocalExecutor", "execute_job"]
 
 # (trial number, step, metrics) -> stop?
 Decide = Callable[[int, int, dict[str, float]], bool]
@@ -42,6 +47,9 @@ class TrialJob:
 
 @dataclass
 class TrialOutcome:
+    """What comes back of a :class:`TrialJob`: the worker's result, or why there is none.
+    (The curve of reports travels in ``result.curve``.)"""
+
     number: int
     result: TrialResult | None = None
     error: str | None = None  # one line reason; the traceback goes to ``details``
@@ -49,7 +57,6 @@ class TrialOutcome:
     worker: str = ""
     seconds: float = 0.0
     attempts: int = 1
-    reports: list[tuple[int, dict[str, float]]] = field(default_factory=list)
 
 
 def execute_job(job: TrialJob, task: Any, baseline: Any,
@@ -58,15 +65,10 @@ def execute_job(job: TrialJob, task: Any, baseline: Any,
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcome = TrialOutcome(number=job.number, worker=worker)
-
-    def on_report(step: int, metrics: dict[str, float]) -> bool:
-        outcome.reports.append((step, dict(metrics)))
-        return report(step, metrics)
-
     try:
         with torch_threads(job.threads):
             outcome.result = run_trial(
-                task, job.recipe, baseline, seed=job.seed, callback=on_report,
+                task, job.recipe, baseline, seed=job.seed, callback=report,
                 latency=job.latency, latency_memo=latency_memo,
                 cache_dir=Path(job.cache_dir) if job.cache_dir else None,
             )
@@ -77,10 +79,45 @@ def execute_job(job: TrialJob, task: Any, baseline: Any,
     return outcome
 
 
+@dataclass(frozen=True)
+class ExecutorContext:
+    """What the controller knows when it builds a registered executor.
+
+    Args:
+        workers: trials in flight at once (the space's ``executor.workers`` or its override).
+        address: Ray cluster address, or None.
+        cpus_per_trial: CPUs per trial (also the torch threads a trial trains with).
+        gpus_per_trial: GPUs per trial.
+        max_attempts: runs of a trial whose worker died before it is FAILED.
+        decisions: whether a trial pruner can stop trials (workers wait for a decision).
+        task: (task spec, seed, data dir): how a worker process rebuilds the task.
+        latency_memo: the latency measurements of this process (in-process executors).
+    """
+
+    workers: int = 1
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_attempts: int = 3
+    decisions: bool = True
+    task: tuple[str, int, str | None] = ("digits-mlp", 0, None)
+    latency_memo: LatencyMemo | None = None
+
+
 class Executor(abc.ABC):
-    """Runs trials. ``slots`` trials may run at once."""
+    """Runs trials. ``slots`` trials may run at once.
+
+    The controller calls :meth:`start` once, then :meth:`submit` while :meth:`pending` is
+    below ``slots``, :meth:`wait` to collect finished trials (handing it ``decide``, the
+    trial pruner's verdict on each report) and :meth:`close` at the end, also on errors.
+    """
 
     slots: int = 1
+
+    @classmethod
+    def create(cls, context: ExecutorContext) -> "Executor":
+        """Build the executor a registered name stands for (default: no arguments)."""
+        return cls()
 
     def start(self, baseline: Any, task: Any) -> None:
         """Called once before the first submit with the baseline and the resolved task."""
@@ -105,6 +142,7 @@ class Executor(abc.ABC):
         """Release workers."""
 
 
+@EXECUTORS.register("local", replace=True)  # replace: a re-import registers the new class
 class LocalExecutor(Executor):
     """Runs each trial in this process when :meth:`wait` is called (one at a time);
     ``latency_memo`` (default: a new one) holds the latencies measured."""
@@ -116,6 +154,10 @@ class LocalExecutor(Executor):
         self._queue: list[TrialJob] = []
         self._baseline: Any = None
         self._task: Any = None
+
+    @classmethod
+    def create(cls, context: ExecutorContext) -> "LocalExecutor":
+        return cls(context.latency_memo)
 
     def start(self, baseline: Any, task: Any) -> None:
         self._baseline, self._task = baseline, task

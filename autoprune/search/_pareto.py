@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
+from autoprune.measures import MEASURES, get_measure
+
 if TYPE_CHECKING:
     from autoprune.search._space import Objective
 
@@ -36,30 +38,9 @@ __all__ = [
     "knee_point",
 ]
 
-#: measures that are fractions, compared in points (x100) rather than as ratios
-POINT_MEASURES = ("accuracy", "accuracy_drop", "sparsity_achieved")
-
-# what a measure is compared with when the baseline has no value of that name
-_BASELINE_ALIASES = {"params_nonzero": "baseline_params_total"}
-# derived measures whose dense value holds by definition (a trial's dict has its own)
-_BASELINE_FIXED = {
-    "accuracy_drop": 0.0,
-    "sparsity_achieved": 0.0,
-    "params_ratio": 1.0,
-    "size_ratio": 1.0,
-    "flops_ratio": 1.0,
-    "latency_ratio": 1.0,
-}
-
-
-def _baseline_value(name: str, baseline: Mapping[str, float]) -> float:
-    if name in _BASELINE_FIXED:
-        return _BASELINE_FIXED[name]
-    # "baseline_x" first, so a TrialResult.measures() dict can serve as its own baseline
-    for key in ("baseline_" + name, _BASELINE_ALIASES.get(name), name):
-        if key is not None and key in baseline:
-            return float(baseline[key])
-    raise ValueError(f"the baseline has no value for {name!r} (nor 'baseline_{name}').")
+# The measure table says which measures are compared in points; kept under its old name
+# for code that imported it.
+POINT_MEASURES = tuple(name for name, m in MEASURES.items() if m.in_points)
 
 
 def normalize(
@@ -90,9 +71,10 @@ def normalize(
     for o in objectives:
         value = measures[o.name]
         value = math.nan if value is None else float(value)  # None: a measure not taken
-        base = _baseline_value(o.name, baseline)
+        measure = get_measure(o.name)
+        base = measure.baseline_value(baseline)
         maximize = o.direction == "max"
-        if o.name in POINT_MEASURES:
+        if measure.in_points:
             out.append((base - value) * 100 if maximize else (value - base) * 100)
         else:
             if not base > 0:
@@ -103,7 +85,7 @@ def normalize(
 
 def default_reference(objectives: Sequence[Objective]) -> np.ndarray:
     """5.0 (points worse than dense) on point axes, 1.0 (as dense) on ratio axes."""
-    return np.asarray([5.0 if o.name in POINT_MEASURES else 1.0 for o in objectives], dtype=float)
+    return np.asarray([5.0 if get_measure(o.name).in_points else 1.0 for o in objectives], dtype=float)
 
 
 def _as_points(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
@@ -140,13 +122,13 @@ def hypervolume(points: np.ndarray | Sequence[Sequence[float]], reference: Seque
     """Volume dominated by ``points`` (to minimise) inside the box below ``reference``.
 
     Rows outside the box (worse than the reference on any axis) or with NaN add nothing.
-    Uses Optuna's exact WFG implementation (``optuna._hypervolume``).
+    Uses moocore's exact implementation (``moocore.hypervolume``, minimisation).
 
     Example:
         >>> hypervolume([[1, 2], [2, 1]], [3, 3])
         3.0
     """
-    from optuna._hypervolume import compute_hypervolume
+    import moocore
 
     arr = _as_points(points)
     ref = np.asarray(reference, dtype=float)
@@ -155,7 +137,7 @@ def hypervolume(points: np.ndarray | Sequence[Sequence[float]], reference: Seque
     inside = arr[np.all(arr <= ref, axis=1)]  # NaN compares False: dropped too
     if len(inside) == 0:
         return 0.0
-    return float(compute_hypervolume(inside, ref))
+    return float(moocore.hypervolume(inside, ref=ref))
 
 
 def hypervolume_history(

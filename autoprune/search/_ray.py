@@ -19,7 +19,8 @@ from typing import Any
 
 from autoprune._imports import require
 from autoprune.errors import TaskError
-from autoprune.search._executors import Decide, Executor, TrialJob, TrialOutcome
+from autoprune.registry import EXECUTORS
+from autoprune.search._executors import Decide, Executor, ExecutorContext, TrialJob, TrialOutcome
 
 __all__ = ["RayExecutor"]
 
@@ -106,6 +107,7 @@ class _Worker:
         return outcome
 
 
+@EXECUTORS.register("ray", replace=True)  # replace: a re-import registers the new class
 class RayExecutor(Executor):
     """Runs up to ``workers`` trials at once on Ray (a local instance or a cluster).
 
@@ -140,6 +142,12 @@ class RayExecutor(Executor):
         self._hub: Any = None
         self._reports: Any = None  # the hub call that returns the next reports
         self._baseline_ref: Any = None
+
+    @classmethod
+    def create(cls, context: ExecutorContext) -> "RayExecutor":
+        return cls(workers=context.workers, address=context.address, cpus_per_trial=context.cpus_per_trial,
+                   gpus_per_trial=context.gpus_per_trial, max_attempts=context.max_attempts,
+                   decisions=context.decisions, task=context.task)
 
     def start(self, baseline: Any, task: Any) -> None:
         """Starts the workers and returns when each has loaded the task."""

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from autoprune._io import write_text_atomic
+from autoprune.measures import MEASURES as MEASURE_TABLE
 from autoprune.recipe import Recipe
+from autoprune.result import TrialStatus
 
 __all__ = ["TrialRecord", "record_from_frozen", "write_json_atomic", "write_trials_csv"]
 
@@ -53,15 +55,12 @@ class TrialRecord:
         return asdict(self)
 
 
-_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
-
-
 def record_from_frozen(trial: Any) -> TrialRecord:
     """Build a record from an ``optuna.trial.FrozenTrial``."""
     attrs = trial.user_attrs
     return TrialRecord(
         number=trial.number,
-        state=_STATES.get(trial.state.name, trial.state.name.lower()),
+        state=TrialStatus.of_optuna(trial.state).value,
         recipe=attrs.get(RECIPE, {}),
         measures=attrs.get(MEASURES, {}),
         curve=attrs.get(CURVE, []),
@@ -84,10 +83,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-_MEASURE_COLUMNS = (
-    "accuracy", "accuracy_drop", "params_total", "params_nonzero", "size_bytes", "flops",
-    "latency_ms", "baseline_latency_ms", "sparsity_achieved", "params_ratio", "size_ratio",
-    "flops_ratio", "latency_ratio", "finetune_epochs_run",
+# "seconds" is a column of its own (the record's wall time); latency is followed by the
+# dense latency the trial timed in its own process, which its ratio is relative to.
+_MEASURE_COLUMNS = tuple(
+    column for name in MEASURE_TABLE if name != "seconds"
+    for column in ((name, "baseline_latency_ms") if name == "latency_ms" else (name,))
 )
 _RECIPE_COLUMNS = tuple(Recipe().to_dict())
 

@@ -1,6 +1,16 @@
 """Tasks: what a trial runs on (model factory, data, training step, metric, example input)."""
 
 from autoprune.tasks._base import Task, call_model, to_device
-from autoprune.tasks._registry import BUILTIN_TASKS, check_task, get_task, load_task
+from autoprune.tasks._registry import BUILTIN_TASKS, TASKS, check_task, get_task, load_task, register_task
 
-__all__ = ["Task", "call_model", "to_device", "BUILTIN_TASKS", "get_task", "load_task", "check_task"]
+__all__ = [
+    "Task",
+    "call_model",
+    "to_device",
+    "BUILTIN_TASKS",
+    "TASKS",
+    "register_task",
+    "get_task",
+    "load_task",
+    "check_task",
+]

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autoprune.errors import TaskError
+from autoprune.registry import TASKS
 from autoprune.tasks._base import Task
 
-__all__ = ["BUILTIN_TASKS", "get_task", "load_task", "check_task"]
+__all__ = ["BUILTIN_TASKS", "TASKS", "register_task", "get_task", "load_task", "check_task"]
 
 
 def _digits_mlp(seed: int, data_dir: str | None) -> Task:
@@ -44,19 +45,38 @@ BUILTIN_TASKS: dict[str, tuple[Callable[[int, str | None], Task], str]] = {
 }
 
 
+def register_task(name: str, factory: Callable[[int, str | None], Task], description: str = "", *,
+                  replace: bool = False) -> None:
+    """Register a task under ``name`` in :data:`autoprune.registry.TASKS`.
+
+    Args:
+        name: what ``task:`` in a space or ``--task`` names.
+        factory: ``factory(seed, data_dir) -> Task``.
+        description: one line for ``autoprune tasks``.
+        replace: override an entry of that name.
+    """
+    factory.description = description  # type: ignore[attr-defined]
+    TASKS.register(name, factory, replace=replace)
+
+
+# replace=True: a fresh import of this module (tests reload modules) registers again
+for _name, (_factory, _description) in BUILTIN_TASKS.items():
+    register_task(_name, _factory, _description, replace=True)
+
+
 def get_task(spec: str | Task, seed: int = 0, data_dir: str | None = None) -> Task:
-    """Resolve a task: a built-in name, ``pkg.module:attr``, ``path/file.py:attr`` or a Task.
+    """Resolve a task: a registered name, ``pkg.module:attr``, ``path/file.py:attr`` or a Task.
 
     ``attr`` may be a Task instance, a Task subclass or a factory; classes and factories
     receive ``seed=`` when they accept it (and ``data_dir=`` likewise).
     """
     if isinstance(spec, Task):
         return check_task(spec)
-    if spec in BUILTIN_TASKS:
-        return BUILTIN_TASKS[spec][0](seed, data_dir)
+    if spec in TASKS:
+        return check_task(TASKS.get(spec)(seed, data_dir))
     if ":" not in spec:
         raise TaskError(
-            f"task={spec!r} is neither a built-in task ({', '.join(BUILTIN_TASKS)}) "
+            f"task={spec!r} is neither a built-in task ({', '.join(TASKS.names())}) "
             f"nor of the form 'pkg.module:attr' or 'path/file.py:attr'."
         )
     return check_task(_instantiate(load_task(spec), spec, seed, data_dir))

@@ -6,7 +6,7 @@ import the neptune client: :class:`NeptuneTracker` loads it when it is built.
 """
 
 from autoprune.tracking._base import Tracker
-from autoprune.tracking._factory import TRACKERS, make_tracker
+from autoprune.tracking._factory import TRACKERS, make_tracker, resolve_tracker
 from autoprune.tracking._neptune import (
     NEPTUNE_MODES,
     NeptuneTracker,
@@ -23,5 +23,6 @@ __all__ = [
     "resolve_neptune_mode",
     "NEPTUNE_MODES",
     "make_tracker",
+    "resolve_tracker",
     "TRACKERS",
 ]

@@ -1,4 +1,14 @@
-"""Trackers by name, for the CLI and the search options."""
+"""Trackers by name (:data:`autoprune.registry.TRACKERS`), for the CLI and the search options.
+
+Each entry is a factory ``factory(run_dir, *, name=None, tags=()) -> Tracker``; a
+third-party tracker registers one::
+
+    from autoprune.registry import TRACKERS
+
+    @TRACKERS.register("printer")
+    def printer(run_dir, *, name=None, tags=()):
+        return MyTracker()
+"""
 
 from __future__ import annotations
 
@@ -6,13 +16,31 @@ import importlib.util
 import os
 from typing import Sequence
 
-from autoprune.errors import ConfigError
+from autoprune.registry import TRACKERS
 from autoprune.tracking._base import Tracker
 from autoprune.tracking._safe import SafeTracker
 
-__all__ = ["make_tracker", "TRACKERS"]
+__all__ = ["make_tracker", "resolve_tracker", "TRACKERS"]
 
-TRACKERS = ("none", "neptune", "auto")
+
+# replace=True: a fresh import of this module (tests reload it) registers its own functions
+@TRACKERS.register("none", replace=True)
+def _none(run_dir: str | os.PathLike[str], *, name: str | None = None, tags: Sequence[str] = ()) -> Tracker:
+    return Tracker()
+
+
+@TRACKERS.register("neptune", replace=True)
+def _neptune(run_dir: str | os.PathLike[str], *, name: str | None = None, tags: Sequence[str] = ()) -> Tracker:
+    from autoprune.tracking._neptune import NeptuneTracker
+
+    return SafeTracker(NeptuneTracker(run_dir, name=name, tags=tags))
+
+
+@TRACKERS.register("auto", replace=True)
+def _auto(run_dir: str | os.PathLike[str], *, name: str | None = None, tags: Sequence[str] = ()) -> Tracker:
+    # find_spec looks for the package without importing it (importing costs ~2 s)
+    kind = "neptune" if importlib.util.find_spec("neptune") is not None else "none"
+    return TRACKERS.get(kind)(run_dir, name=name, tags=tags)
 
 
 def make_tracker(
@@ -25,35 +53,40 @@ def make_tracker(
     """The tracker named ``kind``, ready for the controller.
 
     Args:
-        kind: ``none`` (or ``None``): no tracker; ``neptune``: a
-            :class:`~autoprune.tracking.NeptuneTracker` (mode from the environment, see
-            :func:`~autoprune.tracking.resolve_neptune_mode`); ``auto``: ``neptune`` when
-            the neptune client is installed, else ``none``.
+        kind: a name in :data:`autoprune.registry.TRACKERS`: ``none`` (or ``None``): no
+            tracker; ``neptune``: a :class:`~autoprune.tracking.NeptuneTracker` (mode from
+            the environment, see :func:`~autoprune.tracking.resolve_neptune_mode`);
+            ``auto``: ``neptune`` when the neptune client is installed, else ``none``.
         run_dir: the search's run directory (Neptune writes its local data under it).
         name: run name shown by the tracker.
         tags: tags of the tracker's run.
 
     Returns:
-        A :class:`Tracker`; anything other than ``none`` comes wrapped in a
-        :class:`~autoprune.tracking.SafeTracker`, so its errors never stop the search.
+        A :class:`Tracker`; the built-in ones other than ``none`` come wrapped in a
+        :class:`~autoprune.tracking.SafeTracker`, so their errors never stop the search.
 
     Raises:
-        ConfigError: unknown ``kind``, or Neptune settings that cannot work (bad
-            ``NEPTUNE_MODE``, server mode without token or project).
+        ConfigError: unknown ``kind`` (the message lists the registered names), or Neptune
+            settings that cannot work (bad ``NEPTUNE_MODE``, server mode without token or
+            project).
         MissingDependencyError: ``neptune`` asked for but not installed.
 
     Example:
         >>> make_tracker("none", "runs/demo")
         Tracker()
     """
-    kind = "none" if kind is None else kind
-    if kind not in TRACKERS:
-        raise ConfigError(f"tracker must be one of {', '.join(TRACKERS)}, but got tracker={kind!r}.")
-    if kind == "auto":
-        # find_spec looks for the package without importing it (importing costs ~2 s)
-        kind = "neptune" if importlib.util.find_spec("neptune") is not None else "none"
-    if kind == "none":
-        return Tracker()
-    from autoprune.tracking._neptune import NeptuneTracker
+    return TRACKERS.get("none" if kind is None else kind)(run_dir, name=name, tags=tags)
 
-    return SafeTracker(NeptuneTracker(run_dir, name=name, tags=tags))
+
+def resolve_tracker(value: str | Tracker | None, run_dir: str | os.PathLike[str], **kwargs: object) -> Tracker:
+    """A tracker from a name (see :func:`make_tracker`) or a :class:`Tracker` object.
+
+    An object that is not already a :class:`SafeTracker` is wrapped in one, so a user's
+    tracker can never stop the search either; the plain ``Tracker()`` (no tracker) is used
+    as it is.
+    """
+    if value is None or isinstance(value, str):
+        return make_tracker(value, run_dir, **kwargs)  # type: ignore[arg-type]
+    if isinstance(value, SafeTracker) or type(value) is Tracker:
+        return value
+    return SafeTracker(value)

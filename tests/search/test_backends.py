@@ -24,9 +24,6 @@ from autoprune.search.backends import (
     metric_constraints,
 )
 
-from _space_registries import space_registries  # noqa: F401  (a fixture)
-
-pytestmark = pytest.mark.usefixtures("space_registries")
 
 HAS_FLAML = importlib.util.find_spec("flaml") is not None
 PARAMS = {

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from autoprune.search import RunOptions, search
+from autoprune.registry import EXECUTORS
+from autoprune.search import ExecutorContext, RunOptions
+from autoprune.search import run_search as search
+from autoprune.testing.search import check_executor
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -172,3 +175,11 @@ def test_a_report_from_a_run_whose_worker_died_is_answered_without_deciding():
                     lambda number, step, metrics: decided.append((number, step)) or False)
     assert decided == [(1, 3)]  # only the live run's report reaches the trial pruner
     assert answers == [(1, 1, 3, True), (1, 2, 3, False)]  # the dead run's report is told to stop
+
+
+@pytest.mark.parametrize("name", EXECUTORS.names())
+def test_registered_executors_pass_the_contract(name, request):
+    if name == "ray":
+        request.getfixturevalue("ray_session")
+    context = ExecutorContext(workers=1, decisions=True, task=("digits-mlp", 0, None))
+    check_executor(lambda: EXECUTORS.get(name).create(context))

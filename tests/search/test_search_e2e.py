@@ -20,7 +20,8 @@ from autoprune.cli import main
 from autoprune.errors import ConfigError
 from autoprune.measure import LatencyMemo
 from autoprune.measure import _latency as latency_module
-from autoprune.search import RunOptions, open_run, search
+from autoprune.search import RunOptions, open_run
+from autoprune.search import run_search as search
 from autoprune.search._pareto import normalize
 
 QUIET = dict(progress=False, tracker="none")
@@ -363,7 +364,7 @@ def test_a_failing_tracker_never_stops_the_search(make_space, tmp_path, monkeypa
 
 
 def test_an_error_in_the_controller_leaves_a_resumable_study(make_space, tmp_path, monkeypatch):
-    from autoprune.search._controller import _Search
+    from autoprune.search._loop import SearchLoop as _Search
 
     save = _Search._save_model
     calls = []
@@ -387,3 +388,112 @@ def test_an_error_in_the_controller_leaves_a_resumable_study(make_space, tmp_pat
     assert len(done) == 3 and done[0].number == 0
     # the interrupted trial ran again first, with its recipe
     assert result.trials[2].recipe == stopped.trials[1].recipe and result.trials[2].state == "complete"
+
+
+class _StopAtFirstReport:
+    """A user's trial pruner: stops every trial at its first report."""
+
+    name = "first-report"
+
+    def decide(self, trial, history):
+        from autoprune.search.trial_pruners import Decision
+
+        return Decision.halt("first_report", "told to")
+
+    def study_pruner(self):
+        return None
+
+
+def test_run_search_takes_objects_for_the_tracker_trial_pruner_executor_and_callbacks(make_space, tmp_path):
+    import autoprune
+    from autoprune.search import LocalExecutor, SearchCallback, TrialPruner
+
+    class Pruner(_StopAtFirstReport, TrialPruner):
+        pass
+
+    class Log(SearchCallback):
+        def __init__(self):
+            self.events = []
+
+        def on_search_started(self, e):
+            self.events.append("started")
+
+        def on_baseline_ready(self, e):
+            self.events.append("baseline")
+
+        def on_trial_started(self, e):
+            self.events.append(f"trial {e.number}")
+
+        def on_trial_decided(self, e):
+            self.events.append(f"decided {e.number} {e.stop}")
+
+        def on_trial_finished(self, e):
+            self.events.append(f"finished {e.number} {e.record.state}")
+
+        def on_search_finished(self, e):
+            self.events.append(f"search {e.status}")
+
+    class Trials(autoprune.Tracker):
+        def __init__(self):
+            self.states = []
+
+        def log_trial(self, record):
+            self.states.append(record["state"])
+
+    space = make_space(**{"budget: {trials: 12}": "budget: {trials: 2}"})
+    log, tracker, executor = Log(), Trials(), LocalExecutor()
+    result = autoprune.run_search(space, options=RunOptions(out=tmp_path / "run", progress=False),
+                                  tracker=tracker, trial_pruner=Pruner(), executor=executor, callbacks=[log])
+    assert [r.state for r in result.trials] == ["pruned", "pruned"] and tracker.states == ["pruned", "pruned"]
+    assert all(r.reason.startswith("stopped by the first-report trial pruner at step ") and r.reason.endswith(": told to")
+               for r in result.trials)
+    assert log.events == ["started", "baseline", "trial 0", "decided 0 True", "finished 0 pruned",
+                          "trial 1", "decided 1 True", "finished 1 pruned", "search complete"]
+
+
+def test_the_old_search_spelling_warns_and_the_subpackage_is_reachable(tmp_path):
+    import autoprune
+    import autoprune.search
+    from autoprune.search import SearchSpace
+
+    assert autoprune.search.SearchSpace is SearchSpace and callable(autoprune.run_search)
+    with pytest.warns(FutureWarning, match=r"autoprune.search\(\.\.\.\) is deprecated; call autoprune.run_search"):
+        with pytest.raises(ConfigError, match="no such search space"):
+            autoprune.search(str(tmp_path / "missing.yaml"))
+
+
+def test_a_run_directory_written_before_the_split_opens(tmp_path):
+    """pareto / report / export on a run directory the earlier controller wrote."""
+    old = Path(os.environ.get("AUTOPRUNE_OLD_RUN", "/tmp/oldrun"))
+    if not (old / "run.json").is_file():
+        pytest.skip("no run directory of the earlier controller here (set AUTOPRUNE_OLD_RUN)")
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(old, run)
+    result = open_run(run)
+    stored = json.loads((run / "pareto.json").read_text())
+    def rows(front):  # model paths name the directory the run was written in
+        return [{k: v for k, v in row.items() if k != "model_path"} for row in front]
+
+    assert rows(result.to_dict()["front"]) == rows(stored["front"])
+    assert result.hypervolume == pytest.approx(stored["hypervolume"])
+    assert main(["report", str(run)]) == 0 and (run / "report" / "index.html").exists()
+    number = result.knee.number
+    assert main(["export", str(run), "--trial", str(number), "--output", str(tmp_path / "m.pt")]) == 0
+
+
+@pytest.mark.parametrize(
+    "options, want",
+    [
+        (dict(), ("ray", 2, 1.0)),  # the space's section is the source
+        (dict(workers=1, executor="local"), ("local", 1, 1.0)),
+        (dict(cpus_per_trial=2.0), ("ray", 2, 2.0)),  # an option overrides one field only
+    ],
+)
+def test_run_options_override_the_spaces_executor_section(make_space, options, want):
+    from autoprune.search import load_space
+
+    space = load_space(make_space(**{"backend: optuna": "backend: optuna\nexecutor: {name: ray, workers: 2}"}))
+    config = RunOptions(**options).executor_config(space)
+    assert (config.name, config.workers, config.cpus_per_trial) == want

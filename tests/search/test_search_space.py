@@ -30,9 +30,6 @@ from autoprune.search.backends import (
     trial_params,
 )
 
-from _space_registries import space_registries  # noqa: F401  (a fixture)
-
-pytestmark = pytest.mark.usefixtures("space_registries")
 
 SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
 

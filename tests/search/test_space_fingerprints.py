@@ -15,9 +15,6 @@ import pytest
 
 from autoprune.search._space import load_space, parse_space
 
-from _space_registries import space_registries  # noqa: F401  (a fixture)
-
-pytestmark = pytest.mark.usefixtures("space_registries")
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = json.loads((Path(__file__).with_name("pinned_spaces.json")).read_text())

@@ -17,9 +17,6 @@ from autoprune.search._space import parse_space
 from autoprune.search.trial_pruners import TrialPrunerConfig
 from autoprune.search.backends import OptunaBackend
 
-from _space_registries import space_registries  # noqa: F401  (a fixture)
-
-pytestmark = pytest.mark.usefixtures("space_registries")
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "search_spaces").glob("*.yaml"))

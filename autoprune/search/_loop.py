@@ -1,0 +1,384 @@
+"""The search loop: one ask/tell loop in the driver process.
+
+It is the only process that writes the study. Workers (in this process or on Ray)
+receive a recipe and send back reports and results; what happens is told to the
+callbacks as events (:mod:`autoprune.search._events`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import optuna
+
+from autoprune import measure
+from autoprune._io import write_text_atomic
+from autoprune.recipe import Recipe
+from autoprune.pruning import granularity_of, timing_of
+from autoprune.registry import BACKENDS, EXECUTORS
+from autoprune.result import TrialStatus
+from autoprune.search import _records as rec
+from autoprune.search import _study
+from autoprune.search._baseline import search_baseline
+from autoprune.search._events import (
+    BaselineReady,
+    SearchCallback,
+    SearchFinished,
+    SearchStarted,
+    TrialDecided,
+    TrialFinished,
+    TrialReported,
+    TrialStarted,
+    emit,
+)
+from autoprune.search._executors import Executor, ExecutorContext, TrialJob, TrialOutcome
+from autoprune.search._options import RunOptions
+from autoprune.search._pareto import normalize
+from autoprune.search._result import (
+    RUN_FILE,
+    SearchResult,
+    compute_front,
+    feasible_front,
+    record_point,
+    redact,
+)
+from autoprune.search._space import SearchSpace, constraint_violations
+from autoprune.search.trial_pruners import (
+    NoTrialPruner,
+    RunningTrial,
+    TrialHistory,
+    TrialPruner,
+    make_trial_pruner,
+)
+from autoprune.tasks import get_task
+
+__all__ = ["SearchLoop"]
+
+
+@dataclass
+class _Running:
+    """A trial in flight, as the loop tracks it."""
+
+    trial: optuna.Trial
+    recipe: Recipe
+    curve: list[list[float]] = field(default_factory=list)
+    stop_reason: str = ""  # the trial pruner's, when it said stop
+
+
+class SearchLoop:
+    """One search of ``space`` run as ``options`` say, telling ``callbacks`` what happens.
+
+    Args:
+        space: what to search.
+        options: how to run it.
+        callbacks: receivers of the events, in order.
+        trial_pruner: a trial pruner object to use instead of the space's.
+        executor: an executor object to use instead of the one ``options`` name.
+    """
+
+    def __init__(self, space: SearchSpace, options: RunOptions, callbacks: Sequence[SearchCallback] = (),
+                 *, trial_pruner: Any = None, executor: Executor | None = None) -> None:
+        self.space, self.options, self.callbacks = space, options, list(callbacks)
+        self.given_pruner, self.given_executor = trial_pruner, executor
+        self.executor_config = options.executor_config(space)
+        # everything a worker would only find late is checked here, before the first trial
+        self.data_dir = options.data_dir or space.data_dir
+        self.task = get_task(space.task, seed=space.seed, data_dir=self.data_dir)
+        from autoprune.pruning import prunable_layers
+
+        prunable_layers(self.task.build_model(), Recipe())
+        self.run_dir = Path(options.out) if options.out else Path("autoprune-runs") / space.name
+        self.storage_url = options.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
+        self.running: dict[int, _Running] = {}
+        self.history: list[TrialHistory] = []  # finished trials as the trial pruner sees them
+        self.front: list[rec.TrialRecord] = []  # the Pareto front as of the last finished trial
+        self.latency_memo: measure.LatencyMemo | None = None  # the local executor's
+        self._latencies_stored: set[str] = set()  # its measurements already in the study
+        self.n_finished = self.n_failed = 0
+
+    # -- setup ---------------------------------------------------------------------
+    def _open(self) -> _study.StudyHandle:
+        if self.options.storage is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        sampler = BACKENDS.get(self.space.backend).study_sampler(self.space)
+        return _study.open_study(self.space, self.storage_url, resume=self.options.resume,
+                                 sampler=sampler, pruner=self._trial_pruner(None).study_pruner())
+
+    def _trial_pruner(self, min_value: float | None) -> TrialPruner:
+        """The user's trial pruner, or the space's (``min_value``: the accuracy the
+        constraint needs, once the baseline is known)."""
+        if self.given_pruner is not None:
+            return self.given_pruner
+        space = self.space
+        return make_trial_pruner(space.trial_pruner, len(space.objectives), min_value=min_value,
+                                 study_direction=space.directions[0], reference=space.hypervolume_reference)
+
+    def _executor(self, trials: Sequence[optuna.trial.FrozenTrial]) -> Executor:
+        memo = self.options.latency_memo if self.options.latency_memo is not None else measure.LatencyMemo()
+        stored: dict[str, Any] = {}  # what a resumed study measured before
+        for t in trials:
+            stored.update(t.user_attrs.get(rec.LATENCIES, {}))
+        memo.update(stored)
+        ex = self.executor_config
+        context = ExecutorContext(
+            workers=ex.workers, address=ex.address, cpus_per_trial=ex.cpus_per_trial,
+            gpus_per_trial=ex.gpus_per_trial, max_attempts=self.options.max_attempts,
+            decisions=not isinstance(self._trial_pruner(None), NoTrialPruner),
+            task=(self.space.task, self.space.seed, self.data_dir), latency_memo=memo,
+        )
+        executor = self.given_executor or EXECUTORS.get(ex.name).create(context)
+        if getattr(executor, "latency_memo", None) is memo:  # an in-process executor: keep its measurements
+            self.latency_memo, self._latencies_stored = memo, set(stored)
+        return executor
+
+    def _started(self) -> SearchStarted:
+        args = self.options.to_dict()
+        ex = self.executor_config
+        if self.given_executor is None:
+            args["executor"] = ex.name
+        args.update(workers=ex.workers, address=ex.address, cpus_per_trial=ex.cpus_per_trial,
+                    gpus_per_trial=ex.gpus_per_trial)
+        return SearchStarted(run_dir=self.run_dir, task_name=self.task.name, seed=self.space.seed,
+                             space=self.space.to_dict(), args=args, versions=_versions(), resumed=self.options.resume)
+
+    def _write_run_file(self) -> None:
+        rec.write_json_atomic(self.run_dir / RUN_FILE, {
+            "study_name": self.space.name,
+            "storage": self.storage_url if self.options.storage is None else redact(self.storage_url),
+            "data_dir": self.data_dir,
+        })
+        write_text_atomic(self.run_dir / "space.yaml", _yaml_dump(self.space.to_dict()))
+        rec.write_json_atomic(self.run_dir / "baseline.json", self.base_measures)
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        handle = self._open()
+        study = self.study = handle.study
+        _study.fail_running(handle, "interrupted: the controller stopped")  # e.g. killed
+        trials = study.get_trials(deepcopy=False)  # as left: the reruns and the latencies measured
+        rerun = _study.interrupted_recipes(trials)
+        emit(self.callbacks, self._started())
+        status = "failed"
+        executor: Executor | None = None
+        try:
+            baseline, self.base_measures = search_baseline(study, self.task, self.space)
+            self.trial_pruner = self._trial_pruner(self.space.min_accuracy(self.base_measures["accuracy"]))
+            self._write_run_file()
+            backend = BACKENDS.get(self.space.backend)(study, self.space, history=trials)
+            executor = self._executor(trials)
+            emit(self.callbacks, BaselineReady(self.base_measures))
+            self._load_history(study)
+            executor.start(baseline, self.task)
+            self._loop(handle, backend, executor, rerun)
+            status = "complete"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            _study.fail_running(handle, "interrupted: Ctrl-C")
+            raise
+        except Exception as exc:
+            _study.fail_running(handle, f"interrupted: the controller stopped ({type(exc).__name__})")
+            raise
+        finally:
+            self.running.clear()
+            if executor is not None:
+                executor.close()
+            # without a baseline nothing can be scored: the callbacks get an empty result
+            result = self._write_records(study) if hasattr(self, "base_measures") else self._empty_result()
+            emit(self.callbacks, SearchFinished(result, status))
+        return result
+
+    def _empty_result(self) -> SearchResult:
+        return SearchResult(run_dir=self.run_dir, study_name=self.space.name, storage=self.storage_url,
+                            space=self.space, baseline={}, trials=[], pareto_front=[], hypervolume=0.0, knee=None,
+                            reference_point=self.space.hypervolume_reference, data_dir=self.data_dir)
+
+    def _loop(self, handle: _study.StudyHandle, backend: Any, executor: Executor,
+              rerun: list[tuple[int, Recipe]]) -> None:
+        warm = [] if self.options.resume else list(self.space.warm_start_recipes())
+        budget = self.space.budget
+        deadline = time.monotonic() + budget.seconds if budget.seconds else math.inf
+        exhausted = False
+        while True:
+            while (not exhausted and executor.pending() < executor.slots and time.monotonic() < deadline
+                   and self.n_finished + len(self.running) < (budget.trials or math.inf)
+                   and self.n_failed < max(budget.trials or 0, 10)):
+                forced, rerun_of = None, None
+                if rerun:
+                    rerun_of, forced = rerun.pop(0)
+                elif warm:
+                    forced = warm.pop(0)
+                asked = backend.ask(forced)
+                if asked is None:
+                    exhausted = True
+                    break
+                trial, recipe = asked
+                trial.set_user_attr(rec.RECIPE, recipe.to_dict())
+                if rerun_of is not None:
+                    trial.set_user_attr(_study.RERUN_OF, rerun_of)
+                self.running[trial.number] = _Running(trial, recipe)
+                emit(self.callbacks, TrialStarted(trial.number, recipe, rerun_of))
+                executor.submit(self._job(trial.number, recipe))
+            if executor.pending() == 0:
+                break
+            for outcome in executor.wait(self._decide):
+                self._finish(handle.study, backend, outcome, executor)
+
+    def _job(self, number: int, recipe: Recipe) -> TrialJob:
+        from autoprune._paths import cache_dir
+
+        return TrialJob(
+            number=number, recipe=recipe, seed=self.space.seed + number,
+            threads=max(1, int(self.executor_config.cpus_per_trial)),
+            latency=self.space.latency,
+            cache_dir=str(cache_dir() / "sensitivity"),
+        )
+
+    def _decide(self, number: int, step: int, metrics: dict[str, float]) -> bool:
+        """Trial pruning, decided in the controller after every fine-tune epoch."""
+        running = self.running[number]
+        value = float(metrics["accuracy"])
+        # a trial run again after its worker died reports from its first step again
+        running.curve = [p for p in running.curve if p[0] < step] + [[step, value]]
+        emit(self.callbacks, TrialReported(number, step, dict(metrics)))
+        known = {k: float(v) for k, v in metrics.items() if k != "accuracy"}
+        current = RunningTrial(number, {int(s): v for s, v in running.curve}, known,
+                               n_steps=timing_of(running.recipe).training_epochs(running.recipe, self.task),
+                               optuna_trial=running.trial, to_point=lambda final: self._point(known, final))
+        decision = self.trial_pruner.decide(current, self.history)
+        if decision.stop:
+            running.stop_reason = decision.reason
+        emit(self.callbacks, TrialDecided(number, step, decision.stop, decision.reason))
+        return decision.stop
+
+    def _point(self, known: dict[str, float], accuracy: float) -> np.ndarray:
+        """A running trial's point on the front if it ended at ``accuracy``; NaN where a
+        measure is taken only at the end (latency, size)."""
+        base = self.base_measures
+        measures = {o.name: None for o in self.space.objectives} | known | {
+            "accuracy": accuracy, "accuracy_drop": base["accuracy"] - accuracy}
+        return normalize(measures, base, list(self.space.objectives))
+
+    # -- bookkeeping -----------------------------------------------------------------
+    def _finish(self, study: optuna.Study, backend: Any, outcome: TrialOutcome, executor: Executor) -> None:
+        running = self.running.pop(outcome.number)
+        trial = running.trial
+        result = outcome.result
+        curve = [[s, v] for s, v in (result.curve if result else running.curve)]
+        for key, value in ((rec.CURVE, curve), (rec.WORKER, outcome.worker),
+                           (rec.SECONDS, round(outcome.seconds, 3)), (rec.ATTEMPTS, outcome.attempts)):
+            trial.set_user_attr(key, value)
+        if result is None:
+            trial.set_user_attr(rec.REASON, outcome.error or "failed")
+            if outcome.details:
+                trial.set_user_attr(rec.DETAILS, outcome.details[-4000:])
+            backend.tell_stopped(trial, pruned=False)
+        elif result.status is TrialStatus.PRUNED:
+            trial.set_user_attr(rec.MEASURES, _finite(result.measures()))
+            why = f": {running.stop_reason}" if running.stop_reason else ""
+            name = self.space.trial_pruner.name if self.given_pruner is None else (
+                getattr(self.given_pruner, "name", None) or type(self.given_pruner).__name__)
+            trial.set_user_attr(rec.REASON, f"stopped by the {name} trial pruner at step "
+                                            f"{curve[-1][0] if curve else 0}{why}")
+            backend.tell_stopped(trial, pruned=True)
+        else:
+            measures = result.measures()
+            trial.set_user_attr(rec.MEASURES, _finite(measures))
+            for i, violation in enumerate(constraint_violations(self.space, measures)):
+                trial.set_constraint(str(self.space.constraints[i]), violation)
+            if self._joins_front(outcome.number, result.recipe, measures):  # only front members keep a model
+                self._save_model(outcome.number, result)
+            self._store_latencies(trial)
+            backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
+        now = self._write_records(study)
+        record = now.trial(outcome.number)
+        self.history.append(self._history(record))
+        st = executor.status()
+        emit(self.callbacks, TrialFinished(record, now, self.space.budget.trials, st["queued"], st["running"]))
+
+    def _joins_front(self, number: int, recipe: Recipe, measures: dict[str, Any]) -> bool:
+        """Whether a just-finished trial is on the front beside the current one; a trial
+        off it now never enters it later, so its model need not be written."""
+        candidate = rec.TrialRecord(number, TrialStatus.COMPLETE.value, recipe.to_dict(), measures=measures)
+        front, _ = feasible_front(self.space, self.base_measures, [*self.front, candidate])
+        return any(r is candidate for r in front)
+
+    def _save_model(self, number: int, result: Any) -> None:
+        from autoprune.serialize import save_pruned
+
+        save_pruned(self.run_dir / "models" / f"trial_{number}.pt", result.model, recipe=result.recipe,
+                    task_name=self.task.name, sparse=granularity_of(result.recipe).packed, extra={"trial": number})
+
+    def _write_records(self, study: optuna.Study) -> SearchResult:
+        trials = study.get_trials(deepcopy=False)
+        self.n_finished, self.n_failed = _study.tally(trials)
+        records = [rec.record_from_frozen(t) for t in trials]
+        front, hv, knee, reference = compute_front(self.space, self.base_measures, records)
+        result = SearchResult(
+            run_dir=self.run_dir, study_name=self.space.name, storage=self.storage_url, space=self.space,
+            baseline=self.base_measures, trials=records, pareto_front=front, hypervolume=hv, knee=knee,
+            reference_point=reference, data_dir=self.data_dir,
+        )
+        # a trial that left the front never returns to it (new trials only add dominators)
+        keep = {r.number for r in front}
+        for path in (self.run_dir / "models").glob("trial_*.pt"):
+            if int(path.stem.split("_")[1]) not in keep:
+                path.unlink()
+        self.front = front
+        rec.write_trials_csv(self.run_dir / "trials.csv", records)
+        rec.write_json_atomic(self.run_dir / "pareto.json", result.to_dict())
+        return result
+
+    def _load_history(self, study: optuna.Study) -> None:
+        """The trials already finished (a resumed study), as the trial pruner and the
+        budget see them; writes the run's records as they stand."""
+        records = self._write_records(study).trials
+        self.history += [self._history(r) for r in records
+                         if r.state in (TrialStatus.COMPLETE, TrialStatus.PRUNED)]
+
+    def _history(self, record: rec.TrialRecord) -> TrialHistory:
+        """A finished trial as the trial pruner sees it (``feasible`` set by compute_front)."""
+        point = None
+        if record.state == TrialStatus.COMPLETE and record.measures:
+            point = tuple(record_point(record, self.base_measures, list(self.space.objectives)).tolist())
+        objectives = {k: float(v) for k, v in record.measures.items()
+                      if isinstance(v, (int, float)) and k != "accuracy" and math.isfinite(float(v))}
+        return TrialHistory(record.number, TrialStatus(record.state), {int(s): float(v) for s, v in record.curve},
+                            objectives, point, bool(record.feasible))
+
+    def _store_latencies(self, trial: optuna.Trial) -> None:
+        """Keep the local memo's new measurements with the trial, so that after a resume a
+        model identical to one measured before scores identically."""
+        # the stored keys are all in the memo, so equal sizes mean nothing new (most trials)
+        if self.latency_memo is None or len(self.latency_memo) == len(self._latencies_stored):
+            return
+        new = {k: v for k, v in self.latency_memo.measured().items() if k not in self._latencies_stored}
+        trial.set_user_attr(rec.LATENCIES, new)
+        self._latencies_stored.update(new)
+
+
+def _finite(measures: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe measures: NaN (e.g. latency of a stopped trial) becomes None."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in measures.items()}
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for dist in ("autoprune", "torch", "torch-pruning", "optuna", "ray", "flaml", "neptune"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _yaml_dump(data: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)

@@ -1,0 +1,239 @@
+"""The answer of a search: :class:`SearchResult`, read back from a run directory by
+:func:`open_run`, with the feasible Pareto front, its hypervolume and knee."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import optuna
+
+from autoprune.errors import ConfigError
+from autoprune.result import TrialStatus
+from autoprune.search import _records as rec
+from autoprune.search._pareto import hypervolume, hypervolume_history, knee_point, normalize, pareto_front
+from autoprune.search._space import Objective, SearchSpace, constraint_violations, parse_space
+from autoprune.tasks import Task, get_task
+
+__all__ = [
+    "RUN_FILE",
+    "SearchResult",
+    "open_run",
+    "compute_front",
+    "feasible_front",
+    "record_point",
+    "trial_baseline",
+    "write_run_report",
+    "hypervolume_over_trials",
+    "front_rows",
+    "counts",
+    "redact",
+]
+
+RUN_FILE = "run.json"
+
+
+@dataclass
+class SearchResult:
+    """The answer of a search: every trial, the Pareto front, its hypervolume and knee.
+
+    Example:
+        >>> result = autoprune.run_search("search_spaces/default.yaml", trials=4)  # doctest: +SKIP
+        >>> [r.number for r in result.pareto_front]  # doctest: +SKIP
+        >>> result.export(result.knee.number, "onnx", "model.onnx")  # doctest: +SKIP
+    """
+
+    run_dir: Path
+    study_name: str
+    storage: str
+    space: SearchSpace
+    baseline: dict[str, float]
+    trials: list[rec.TrialRecord]
+    pareto_front: list[rec.TrialRecord]
+    hypervolume: float
+    knee: rec.TrialRecord | None
+    reference_point: list[float]
+    data_dir: str | None = None
+
+    def trial(self, number: int) -> rec.TrialRecord:
+        for r in self.trials:
+            if r.number == number:
+                return r
+        raise ConfigError(
+            f"trial={number} is not in study {self.study_name!r}; trials: "
+            f"{', '.join(str(r.number) for r in self.trials) or 'none'}."
+        )
+
+    def model_path(self, number: int) -> Path:
+        return self.run_dir / "models" / f"trial_{number}.pt"
+
+    def load_model(self, number: int):
+        """The pruned model of a front member (its artifact is kept in the run directory)."""
+        from autoprune.serialize import load_pruned
+
+        record = self.trial(number)
+        path = self.model_path(number)
+        if record.state != TrialStatus.COMPLETE or not path.exists():
+            members = ", ".join(str(r.number) for r in self.pareto_front) or "none"
+            raise ConfigError(
+                f"trial={number} has no saved model (state {record.state}); models are kept for "
+                f"the Pareto front: {members}."
+            )
+        model, _ = load_pruned(path, self.task())
+        return model
+
+    def task(self) -> Task:
+        return get_task(self.space.task, seed=self.space.seed, data_dir=self.data_dir)
+
+    def export(self, number: int, format: str, output: str | Path) -> Path:
+        """Write trial ``number``'s model as ``state_dict``, ``torch_export`` or ``onnx``."""
+        from autoprune.export import export_model
+
+        task = self.task()
+        record = self.trial(number)
+        return export_model(
+            self.load_model(number), task, format=format, output=Path(output),
+            recipe=record.recipe_obj, task_name=task.name,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        objectives = [(o.name, o.direction) for o in self.space.objectives]
+        return {
+            "study": self.study_name,
+            "storage": redact(self.storage),
+            "task": self.space.task,
+            "objectives": [{"name": n, "direction": d} for n, d in objectives],
+            "constraints": [str(c) for c in self.space.constraints],
+            "baseline": self.baseline,
+            "reference_point": self.reference_point,
+            "hypervolume": self.hypervolume,
+            "knee": self.knee.number if self.knee else None,
+            "counts": counts(self.trials),
+            "front": [front_row(r, objectives, self.baseline, self.model_path(r.number)) for r in self.pareto_front],
+        }
+
+
+def front_row(r: rec.TrialRecord, objectives: list[tuple[str, str]], baseline: dict, model: Path) -> dict:
+    row: dict[str, Any] = {"number": r.number, "recipe_summary": r.summary(), "recipe": r.recipe}
+    for name, _ in objectives:
+        row[name] = r.measures.get(name)
+    for ratio in ("params_ratio", "size_ratio", "flops_ratio", "latency_ratio"):
+        row[ratio] = r.measures.get(ratio)
+    row["accuracy"] = r.measures.get("accuracy")
+    row["accuracy_drop"] = r.measures.get("accuracy_drop")
+    row["model_path"] = str(model) if model.exists() else None
+    return row
+
+
+def counts(records: Sequence[rec.TrialRecord]) -> dict[str, int]:
+    """Trials by state (``complete``, ``pruned``, ``failed``, ``running`` always present)."""
+    out = {s.value: 0 for s in (TrialStatus.COMPLETE, TrialStatus.PRUNED, TrialStatus.FAILED, TrialStatus.RUNNING)}
+    for r in records:
+        out[r.state] = out.get(r.state, 0) + 1
+    return out
+
+
+def redact(url: str) -> str:
+    """Hide a password in a storage URL (``user:secret@host`` -> ``user:***@host``)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        return f"{scheme}://{creds}@{host}"
+    return url
+
+
+def trial_baseline(baseline: dict[str, float], measures: dict[str, Any]) -> dict[str, float]:
+    """The baseline a trial is compared with: latency from the trial's own process."""
+    out = dict(baseline)
+    if measures.get("baseline_latency_ms"):
+        out["latency_ms"] = float(measures["baseline_latency_ms"])
+    return out
+
+
+def record_point(record: rec.TrialRecord, baseline: dict[str, float], objectives: Sequence[Objective]) -> np.ndarray:
+    """A finished trial's objectives as a point of the front (normalised, to minimise)."""
+    return normalize(record.measures, trial_baseline(baseline, record.measures), objectives)
+
+
+def feasible_front(space: SearchSpace, baseline: dict[str, float],
+                    records: Sequence[rec.TrialRecord]) -> tuple[list[rec.TrialRecord], np.ndarray]:
+    """Mark feasibility; return the feasible non-dominated records and their normalised points."""
+    objectives = list(space.objectives)
+    candidates = []
+    for r in records:
+        if r.state != "complete" or not r.measures:
+            r.feasible = None
+            continue
+        r.feasible = all(v <= 0 for v in constraint_violations(space, r.measures))
+        if r.feasible:
+            candidates.append(r)
+    if not candidates:
+        return [], np.empty((0, len(objectives)))
+    points = np.array([record_point(r, baseline, objectives) for r in candidates])
+    idx = list(pareto_front(points))
+    return [candidates[i] for i in idx], points[idx]
+
+
+def compute_front(space: SearchSpace, baseline: dict[str, float], records: Sequence[rec.TrialRecord]):
+    """Mark feasibility; return (front records, hypervolume, knee record, reference point)."""
+    reference = space.hypervolume_reference
+    front, points = feasible_front(space, baseline, records)
+    if not front:
+        return [], 0.0, None, reference
+    hv = float(hypervolume(points, np.array(reference)))
+    knee = front[int(knee_point(points))]
+    return sorted(front, key=lambda r: r.number), hv, knee, reference
+
+
+def write_run_report(result: SearchResult) -> Path:
+    """Write ``report/index.html`` and its PNG plots into the run directory."""
+    from autoprune.report import write_report
+
+    return write_report(
+        result.run_dir, records=result.trials, front_numbers=[r.number for r in result.pareto_front],
+        objectives=[(o.name, o.direction) for o in result.space.objectives], baseline=result.baseline,
+        hypervolume_history=hypervolume_over_trials(result), hypervolume=result.hypervolume,
+        knee_number=result.knee.number if result.knee else None, title=f"autoprune search: {result.study_name}",
+    )
+
+
+def hypervolume_over_trials(result: SearchResult) -> list[float]:
+    """Hypervolume of the feasible front after each finished trial, in trial order."""
+    objectives = list(result.space.objectives)
+    nan_row = [math.nan] * len(objectives)
+    points = [
+        record_point(r, result.baseline, objectives)
+        if r.state == "complete" and r.feasible else nan_row
+        for r in sorted(result.trials, key=lambda r: r.number) if r.state in ("complete", "pruned", "failed")
+    ]
+    return hypervolume_history(points, result.reference_point) if points else []
+
+
+def front_rows(result: SearchResult) -> list[dict[str, Any]]:
+    return result.to_dict()["front"]
+
+
+def open_run(run_dir: str | Path) -> SearchResult:
+    """Reopen a finished (or interrupted) run directory: its trials, front and hypervolume."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / RUN_FILE
+    if not meta_path.is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not an autoprune run directory (no {RUN_FILE}).")
+    meta = json.loads(meta_path.read_text())
+    try:
+        study = optuna.load_study(study_name=meta["study_name"], storage=meta["storage"])
+    except Exception as exc:
+        raise ConfigError(f"cannot open the study of {str(run_dir)!r}: {type(exc).__name__}: {exc}") from None
+    space = parse_space(study.user_attrs["space"], source=str(run_dir / "space.yaml"))
+    records = [rec.record_from_frozen(t) for t in study.get_trials(deepcopy=False)]
+    baseline = study.user_attrs.get("baseline", {})
+    front, hv, knee, reference = compute_front(space, baseline, records)
+    return SearchResult(run_dir=run_dir, study_name=meta["study_name"], storage=meta["storage"], space=space,
+                        baseline=baseline, trials=records, pareto_front=front, hypervolume=hv, knee=knee,
+                        reference_point=reference, data_dir=meta.get("data_dir"))

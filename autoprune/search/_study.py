@@ -1,0 +1,113 @@
+"""The study: create or resume it, mark what a stopped controller left running, and
+count the trials the budget sees.
+
+The Optuna study is the record of a search. Only public Optuna APIs are used: the
+``Study`` methods, and for trials left RUNNING by a controller that no longer exists
+(no live ``optuna.Trial`` can be had for them) the documented storage interface
+(:class:`optuna.storages.BaseStorage`) of the storage object this module opened itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import optuna
+
+from autoprune.errors import ConfigError
+from autoprune.recipe import Recipe
+from autoprune.result import TrialStatus
+from autoprune.search import _records as rec
+from autoprune.search._result import redact
+
+if TYPE_CHECKING:
+    from autoprune.search._space import SearchSpace
+
+__all__ = ["StudyHandle", "open_study", "fail_running", "interrupted_recipes", "tally"]
+
+RERUN_OF = "rerun_of"  # user attr: the interrupted trial a trial runs again
+
+
+@dataclass
+class StudyHandle:
+    """A study and the storage it was opened on."""
+
+    study: optuna.Study
+    storage: optuna.storages.BaseStorage
+    url: str
+
+
+def open_study(space: SearchSpace, url: str, *, resume: bool, sampler: Any, pruner: Any) -> StudyHandle:
+    """Create the study of ``space`` in the storage at ``url``, or load it to resume.
+
+    Raises:
+        ConfigError: the storage cannot be reached; the study exists and ``resume`` is
+            False; it does not and ``resume`` is True; its space changed since.
+    """
+    try:
+        storage = optuna.storages.RDBStorage(url)
+        names = optuna.study.get_all_study_names(storage)
+    except Exception as exc:
+        raise ConfigError(f"storage={redact(url)!r} cannot be reached: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    name = space.name
+    if name in names:
+        if not resume:
+            raise ConfigError(
+                f"study {name!r} already exists in {redact(url)}; pass --resume to "
+                f"continue it or --out DIR for a new run."
+            )
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        stored = study.user_attrs.get("space_fingerprint")
+        if stored != space.fingerprint():
+            raise ConfigError(
+                f"cannot resume study {name!r}: its search space changed since it was created "
+                f"(fingerprint {stored} != {space.fingerprint()}); use the original space or --out DIR."
+            )
+        return StudyHandle(study, storage, url)
+    if resume:
+        raise ConfigError(f"--resume: no study {name!r} in {redact(url)} to resume.")
+    directions = ["maximize" if o.direction == "max" else "minimize" for o in space.objectives]
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                directions=directions)
+    study.set_user_attr("space", space.to_dict())
+    study.set_user_attr("space_fingerprint", space.fingerprint())
+    return StudyHandle(study, storage, url)
+
+
+def fail_running(handle: StudyHandle, reason: str) -> None:
+    """Mark trials still RUNNING (or enqueued) as FAIL + interrupted, so resume reruns them.
+
+    Such a trial's ``optuna.Trial`` died with the process that asked it, so its user
+    attributes are set through the storage interface by trial id (``study.tell`` cannot
+    set them, and refuses WAITING trials); the state is set the same way, as before, so
+    the sampler sees no tell for a trial it never got a result of.
+    """
+    storage = handle.storage
+    study_id = storage.get_study_id_from_name(handle.study.study_name)
+    for t in handle.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,
+                                                               optuna.trial.TrialState.WAITING)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, rec.INTERRUPTED, True)
+        storage.set_trial_user_attr(trial_id, rec.REASON, reason)
+        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+
+
+def interrupted_recipes(trials: Sequence[optuna.trial.FrozenTrial]) -> list[tuple[int, Recipe]]:
+    """Interrupted trials not yet run again (a trial stopped before its recipe was drawn
+    has nothing to rerun)."""
+    rerun = {t.user_attrs.get(RERUN_OF) for t in trials}
+    return [
+        (t.number, Recipe.from_dict(t.user_attrs[rec.RECIPE]))
+        for t in trials
+        if TrialStatus.of_optuna(t.state) is TrialStatus.FAILED and t.user_attrs.get(rec.INTERRUPTED)
+        and t.number not in rerun and rec.RECIPE in t.user_attrs
+    ]
+
+
+def tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
+    """(finished, failed) trials for the budget: complete or pruned, and failed other than
+    by an interruption."""
+    states = [TrialStatus.of_optuna(t.state) for t in trials]
+    finished = sum(1 for s in states if s in (TrialStatus.COMPLETE, TrialStatus.PRUNED))
+    failed = sum(1 for s, t in zip(states, trials) if s is TrialStatus.FAILED and not t.user_attrs.get(rec.INTERRUPTED))
+    return finished, failed
