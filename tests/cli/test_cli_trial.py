@@ -137,6 +137,7 @@ def test_model_without_prunable_layer_fails_before_training(tmp_path, capsys):
     assert "no prunable layer" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_real_cli_entry_point_runs(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "autoprune", "trial", "--set", "granularity=channel", "sparsity=0.5",

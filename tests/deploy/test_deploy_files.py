@@ -271,7 +271,7 @@ def test_cluster_launcher_config() -> None:
     assert any("ray start --head" in c for c in config["head_start_ray_commands"])
 
 
-@pytest.mark.slow  # importing ray takes 2-3 s here
+@pytest.mark.e2e  # importing ray takes 2-3 s here
 def test_cluster_launcher_config_passes_rays_own_validation() -> None:
     pytest.importorskip("ray.autoscaler")
     pytest.importorskip("jsonschema")

@@ -51,6 +51,7 @@ def test_loading_twice_registers_once(example) -> None:
     assert _plugins.loaded_plugins() == (str(EXAMPLE),)
 
 
+@pytest.mark.e2e
 def test_example_runs_through_the_cli() -> None:
     cmd = [
         sys.executable, "-m", "autoprune", "--plugin", str(EXAMPLE), "trial", "--task", "digits-mlp",

@@ -16,7 +16,7 @@ from autoprune.search import ExecutorContext, RunOptions
 from autoprune.search import run_search as search
 from autoprune.testing.search import check_executor
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.e2e]
 
 
 def _neptune_ops(run_dir: Path) -> list[dict]:

@@ -24,6 +24,8 @@ from autoprune.search import RunOptions, open_run
 from autoprune.search import run_search as search
 from autoprune.search._pareto import normalize
 
+pytestmark = pytest.mark.e2e  # real searches, the real CLI
+
 QUIET = dict(progress=False, tracker="none")
 
 
@@ -225,7 +227,6 @@ def _wait_for_completed(run: Path, n: int, proc: subprocess.Popen, timeout: floa
     raise AssertionError("search made no progress")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupted_search_resumes_to_exactly_the_budget(make_space, sig, tmp_path):
     space = make_space(**{"budget: {trials: 12}": "budget: {trials: 5}",
@@ -463,14 +464,14 @@ def test_the_old_search_spelling_warns_and_the_subpackage_is_reachable(tmp_path)
 
 
 def test_a_run_directory_written_before_the_split_opens(tmp_path):
-    """pareto / report / export on a run directory the earlier controller wrote."""
-    old = Path(os.environ.get("AUTOPRUNE_OLD_RUN", "/tmp/oldrun"))
-    if not (old / "run.json").is_file():
-        pytest.skip("no run directory of the earlier controller here (set AUTOPRUNE_OLD_RUN)")
+    """pareto / report / export on a run directory autoprune 0.1.0 wrote (tests/data)."""
     import shutil
 
     run = tmp_path / "old"
-    shutil.copytree(old, run)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "run-0.1.0", run)
+    # that version recorded the study's absolute path; point it at the copy
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "storage": f"sqlite:///{run / 'study.db'}"}))
     result = open_run(run)
     stored = json.loads((run / "pareto.json").read_text())
     def rows(front):  # model paths name the directory the run was written in

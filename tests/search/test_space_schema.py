@@ -12,9 +12,9 @@ from autoprune.errors import ConfigError
 from autoprune.registry import BACKENDS, CRITERIA, EXECUTORS
 from autoprune.search._loader import SCHEMA_FILE, read_space_file, write_space_schema
 from autoprune.search._params import check_field_value
-from autoprune.search._schema import _check_trial_pruner, space_json_schema
+from autoprune.search._schema import space_json_schema
 from autoprune.search._space import parse_space
-from autoprune.search.trial_pruners import TrialPrunerConfig
+from autoprune.search.trial_pruners import TrialPrunerConfig, validate_trial_pruner
 from autoprune.search.backends import OptunaBackend
 
 
@@ -127,9 +127,9 @@ def test_errors_are_one_line_with_file_and_key_path() -> None:
 
 def test_check_trial_pruner_accepts_what_fits() -> None:
     two = [("accuracy", "max"), ("size_bytes", "min")]
-    _check_trial_pruner(TrialPrunerConfig("none"), two)
-    _check_trial_pruner(TrialPrunerConfig("pareto", {"percentile": 50}), two)
-    _check_trial_pruner(TrialPrunerConfig("median", {"n_startup_trials": 2}), [("accuracy_drop", "min")])
+    validate_trial_pruner(TrialPrunerConfig("none"), two)
+    validate_trial_pruner(TrialPrunerConfig("pareto", {"percentile": 50}), two)
+    validate_trial_pruner(TrialPrunerConfig("median", {"n_startup_trials": 2}), [("accuracy_drop", "min")])
 
 
 @pytest.mark.parametrize(
@@ -144,4 +144,4 @@ def test_check_trial_pruner_accepts_what_fits() -> None:
 )
 def test_check_trial_pruner_refuses_with_the_message_of_the_rule(config, objectives, message) -> None:
     with pytest.raises(ConfigError, match=message):
-        _check_trial_pruner(config, objectives)
+        validate_trial_pruner(config, objectives)
