@@ -81,11 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _tasks(args: argparse.Namespace) -> int:
-    from autoprune.tasks import BUILTIN_TASKS
+    from autoprune.registry import TASKS
 
-    width = max(len(n) for n in BUILTIN_TASKS)
-    for name, (_, description) in BUILTIN_TASKS.items():
-        print(f"{name:<{width}}  {description}")
+    width = max(len(n) for n in TASKS)
+    for name, factory in TASKS.items():  # the built-ins and any a plug-in registered
+        print(f"{name:<{width}}  {getattr(factory, 'description', '')}")
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import optuna
 
-from autoprune.search import RunOptions, SearchResult, SearchSpace, search
+from autoprune.search import RunOptions, SearchResult, SearchSpace, run_search
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def log(message: str) -> None:
 def untimed_search(space: SearchSpace, out: Path) -> None:
     """Run ``space`` once, untimed, and delete its run directory: imports and first-call
     costs land here, not in the first timed search."""
-    search(space, options=RunOptions(out=out, tracker="none", progress=False))
+    run_search(space, options=RunOptions(out=out, tracker="none", progress=False))
     shutil.rmtree(out, ignore_errors=True)
 
 

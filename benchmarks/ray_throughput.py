@@ -57,7 +57,7 @@ import optuna
 import torch
 
 from autoprune.baseline import get_baseline
-from autoprune.search import RunOptions, SearchSpace, load_space, search
+from autoprune.search import RunOptions, SearchSpace, load_space, run_search
 from autoprune.tasks import get_task
 
 if __package__:  # python -m benchmarks.ray_throughput (from the repository root)
@@ -107,7 +107,7 @@ def run_config(space: SearchSpace, name: str, out: Path) -> Throughput:
     executor, workers = CONFIGS[name]
     options = RunOptions(out=out, executor=executor, workers=workers, cpus_per_trial=1, tracker="none",
                          progress=False)
-    result = search(space, options=options)
+    result = run_search(space, options=options)
     trials = finished_trials(result)
     phase = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
     seconds = [float(t.user_attrs.get("seconds", 0.0)) for t in trials]

@@ -89,9 +89,9 @@ from autoprune.search import (
     load_space,
     normalize,
     pareto_front,
-    search,
+    run_search,
 )
-from autoprune.search._controller import trial_baseline
+from autoprune.search._result import trial_baseline
 from autoprune.search.trial_pruners import TrialPrunerConfig
 from autoprune.tasks import Task, get_task
 from autoprune.training import train_epoch
@@ -324,7 +324,7 @@ def run_search_arm(space: SearchSpace, arm: str, seed: int, out: Path, data_dir:
     options = RunOptions(out=out, tracker="none", progress=False, data_dir=data_dir, latency_memo=latency_memo)
     started_at = datetime.datetime.now()  # Optuna stamps trials with naive local time
     start = time.perf_counter()
-    result = search(the_space, options=options)
+    result = run_search(the_space, options=options)
     wall = time.perf_counter() - start
     records = sorted(result.trials, key=lambda r: r.number)
     if seconds is not None:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from autoprune.registry import EXECUTORS, TRACKERS
+from autoprune.registry import BACKENDS, EXECUTORS, TRACKERS, TRIAL_PRUNERS
 
 __all__ = ["add_search_commands"]
 
@@ -20,7 +20,9 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     # Names are checked by the registries (one ConfigError line listing them, exit 2), not
     # by argparse ``choices``, so a bad flag reads like a bad YAML value; the help lists them.
     from autoprune import tracking  # noqa: F401  (registers the trackers)
-    from autoprune.search import _executors, _ray  # noqa: F401  (register the executors)
+    from autoprune.search import _executors, _ray, backends, trial_pruners  # noqa: F401  (register them)
+
+    samplers = "; ".join(f"{' | '.join(cls.samplers)} ({name})" for name, cls in BACKENDS.items())
 
     s = sub.add_parser("search", help="search pruning recipes; the Pareto front is the answer")
     s.add_argument("space", nargs="?", default=None, help="search space YAML (default: search_spaces/default.yaml)")
@@ -29,9 +31,9 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--out", type=Path, default=None, help="run directory (default autoprune-runs/<study>)")
     s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory)")
-    s.add_argument("--backend", default=None, choices=None, help="optuna | flaml")
-    s.add_argument("--sampler", default=None, help="tpe | nsga2 | nsga3 | gp | random (optuna); cfo | blendsearch (flaml)")
-    s.add_argument("--trial-pruner", default=None, help="none | median | hyperband | successive_halving | pareto")
+    s.add_argument("--backend", default=None, help=_names(BACKENDS))
+    s.add_argument("--sampler", default=None, help=samplers)
+    s.add_argument("--trial-pruner", default=None, help=_names(TRIAL_PRUNERS))
     s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
     s.add_argument("--executor", default=None, help=f"{_names(EXECUTORS)} (default: the space's, else local; ray when --workers > 1)")
     s.add_argument("--workers", type=int, default=None, help="trials at once (Ray; default 1)")
@@ -58,6 +60,10 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("report", help="write the HTML report of a run")
     r.add_argument("run_dir", type=Path)
     r.set_defaults(handler=_report)
+
+    j = sub.add_parser("schema", help="print the JSON Schema of search space files (for editors)")
+    j.add_argument("--output", type=Path, default=None, help="write it to this file instead")
+    j.set_defaults(handler=_schema)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -112,6 +118,17 @@ def _report(args: argparse.Namespace) -> int:
 
     result = open_run(args.run_dir)
     print(write_run_report(result))
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from autoprune.search._loader import write_space_schema
+    from autoprune.search._schema import space_json_schema
+
+    if args.output is None:
+        print(json.dumps(space_json_schema(), indent=2))
+    else:
+        print(write_space_schema(args.output))
     return 0
 
 

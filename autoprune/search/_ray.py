@@ -70,7 +70,9 @@ class _Worker:
     ``hub`` is None when no trial pruner can stop a trial: reports then go nowhere, and the
     curve comes back with the result."""
 
-    def __init__(self, baseline: Any, hub: Any, task: tuple[str, int, str | None]) -> None:
+    def __init__(self, baseline: Any, hub: Any, task: tuple[str, int, str | None],
+                 plugins: tuple[str, ...] = ()) -> None:
+        from autoprune._plugins import load_plugins
         from autoprune.measure import LatencyMemo
         from autoprune.tasks import get_task
         from autoprune.trial import warm_up
@@ -80,6 +82,7 @@ class _Worker:
         self.error: str | None = None
         spec, seed, data_dir = task
         try:
+            load_plugins(plugins)  # the driver's plug-ins: their criteria, granularities, ...
             self.task = get_task(spec, seed=seed, data_dir=data_dir)
             warm_up(self.task, baseline)  # one-time costs are startup, not the first trial's
         except Exception as exc:  # reported by ready(): a task that cannot load is the user's to fix
@@ -190,7 +193,9 @@ class RayExecutor(Executor):
         import ray
 
         cls = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0)(_Worker)
-        return cls.remote(self._baseline_ref, self._hub, self._task_spec)
+        from autoprune._plugins import loaded_plugins
+
+        return cls.remote(self._baseline_ref, self._hub, self._task_spec, loaded_plugins())
 
     def submit(self, job: TrialJob, attempt: int = 1) -> None:
         load = [0] * len(self._actors)

@@ -8,3 +8,25 @@ A plug-in runs the same checks on its own implementations (the optuna
     def test_my_granularity():
         check_granularity(MyGranularity())
 """
+
+from autoprune.testing.pruning import (
+    check_allocation,
+    check_criterion,
+    check_granularity,
+    check_schedule,
+    check_timing,
+)
+from autoprune.testing.search import check_executor, check_task, check_tracker
+from autoprune.testing.trial_pruners import check_trial_pruner
+
+__all__ = [
+    "check_criterion",
+    "check_granularity",
+    "check_allocation",
+    "check_schedule",
+    "check_timing",
+    "check_trial_pruner",
+    "check_executor",
+    "check_tracker",
+    "check_task",
+]

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoprune.search import RunOptions, SearchSpace, load_space, pareto_front, search
+from autoprune.search import RunOptions, SearchSpace, load_space, pareto_front, run_search
 from autoprune.search.trial_pruners import HypervolumeGainPruner, ParetoTrialPruner, RunningTrial, TrialHistory
 from benchmarks import search_vs_grid as bench
 from benchmarks._common import parser
@@ -59,7 +59,7 @@ def record(task: str, seeds: Sequence[int], trials: int) -> None:
     for seed in seeds:
         the_space = bench.arm_space(space, "tpe", seed, None, trials)
         with tempfile.TemporaryDirectory() as out:
-            result = search(the_space, options=RunOptions(out=Path(out), tracker="none", progress=False))
+            result = run_search(the_space, options=RunOptions(out=Path(out), tracker="none", progress=False))
         rows = [{
             "curve": {int(s): v for s, v in r.curve},
             "n_steps": r.recipe["finetune_epochs"],

@@ -145,3 +145,15 @@ def test_check_trial_pruner_accepts_what_fits() -> None:
 def test_check_trial_pruner_refuses_with_the_message_of_the_rule(config, objectives, message) -> None:
     with pytest.raises(ConfigError, match=message):
         validate_trial_pruner(config, objectives)
+
+
+def test_cli_schema_writes_the_schema_the_loader_validates_with(tmp_path, capsys) -> None:
+    import json
+
+    from autoprune.cli import main
+
+    assert main(["schema", "--output", str(tmp_path / "schema.json")]) == 0
+    assert json.loads((tmp_path / "schema.json").read_text()) == space_json_schema()
+    capsys.readouterr()
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == space_json_schema()
