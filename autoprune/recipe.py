@@ -55,15 +55,7 @@ def __getattr__(name: str) -> tuple[str, ...]:
 
 
 def _check_registered(name: str, value: Any) -> None:
-    reg = _REGISTRIES[name]
-    # an empty registry means autoprune's own import is still under way (the pruning layer
-    # registers its built-ins when imported); the pruning layer resolves the name again
-    if len(reg) and value not in reg:
-        reg.get(value)  # raises: lists the valid names
-
-
-def _registered(reg: registry.Registry, value: str) -> Any:
-    return reg.get(value) if value in reg else None
+    _REGISTRIES[name].get(value)  # raises for an unknown name, listing the valid ones
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -142,9 +134,7 @@ class Recipe:
             raise ConfigError(
                 f"calibration_batches must be >= 1, but got calibration_batches={self.calibration_batches}."
             )
-        granularity = _registered(registry.GRANULARITIES, self.granularity)
-        if granularity is not None:
-            granularity.check(self)  # e.g. nm: allocation must be uniform
+        registry.GRANULARITIES.get(self.granularity).check(self)  # e.g. nm: allocation must be uniform
         # normalise so equal recipes compare and hash equal
         object.__setattr__(self, "keep_layers", tuple(self.keep_layers))
         object.__setattr__(self, "sparsity", float(self.sparsity))
@@ -152,14 +142,12 @@ class Recipe:
     @property
     def effective_sparsity(self) -> float:
         """Fraction removed that the recipe targets (N:M implies its own)."""
-        granularity = _registered(registry.GRANULARITIES, self.granularity)
-        return self.sparsity if granularity is None else granularity.effective_sparsity(self)
+        return registry.GRANULARITIES.get(self.granularity).effective_sparsity(self)
 
     @property
     def pruning_steps(self) -> int:
         """Number of pruning steps actually taken (one for ``one_shot``)."""
-        schedule = _registered(registry.SCHEDULES, self.schedule)
-        return self.steps if schedule is None else schedule.pruning_steps(self.steps)
+        return registry.SCHEDULES.get(self.schedule).pruning_steps(self.steps)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -200,12 +188,10 @@ class Recipe:
 
     def summary(self) -> str:
         """A short human-readable description, e.g. for tables."""
-        granularity = _registered(registry.GRANULARITIES, self.granularity)
-        what = f"{self.granularity} {self.sparsity:.2f}" if granularity is None else granularity.describe(self)
+        what = registry.GRANULARITIES.get(self.granularity).describe(self)
         sched = self.schedule if self.schedule == "one_shot" else f"{self.schedule}x{self.steps}"
         parts = [what, self.criterion, self.allocation, sched]
-        timing = _registered(registry.TIMINGS, self.timing)
-        if timing is None or timing.in_summary:
+        if registry.TIMINGS.get(self.timing).in_summary:
             parts.append(self.timing)
         lr_schedule = "" if self.finetune_schedule == "constant" else f" {self.finetune_schedule}"
         parts.append(f"ft{self.finetune_epochs}@{self.finetune_lr:.0e}{lr_schedule}")
