@@ -151,11 +151,13 @@ class Axis:
                 return (number(baseline.get("accuracy")) - bound) * 100.0, True
             return math.nan, False
         if self.kind == "ratio":
-            if measure == self.objective or (self.absolute == "latency_ms" and measure == "latency_ratio"):
-                return bound, False
+            # the absolute measure first: a latency_ms objective is drawn as a ratio
             if self.absolute and measure == self.absolute:
                 base = number(baseline.get(self.absolute))
                 return (bound / base if base > 0 else math.nan), False
+            ratio = next((r.name for r in MEASURES.values() if r.ratio_of == self.absolute), None)
+            if measure in (self.objective, ratio):
+                return bound, False
             return math.nan, False
         if measure == self.objective:
             return self.show(bound), False

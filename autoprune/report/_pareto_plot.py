@@ -183,6 +183,8 @@ def _label_front(ax: Any, data: ReportData, i: int, j: int) -> None:
     to_px = ax.transData.transform
     markers = [tuple(to_px(_xy(data, p, i, j))) for p in data.points
                if all(math.isfinite(v) for v in _xy(data, p, i, j))]
+    from matplotlib.text import Text
+
     renderer = ax.figure.canvas.get_renderer()
     texts, anchors, sizes = [], [], []
     for p, x, y in front:
@@ -195,10 +197,10 @@ def _label_front(ax: Any, data: ReportData, i: int, j: int) -> None:
             arrowprops={"arrowstyle": "-", "color": "#555555", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4},
         )
         text.set_in_layout(False)
-        extent = text.get_window_extent(renderer)
+        extent = Text.get_window_extent(text, renderer)  # the text alone, not its leader line
         texts.append(text)
         anchors.append(tuple(to_px((x, y))))
-        sizes.append((extent.width + 2, extent.height + 1))
+        sizes.append((extent.width + 4, extent.height + 4))  # and the white box around it
     bbox = ax.get_window_extent(renderer)
     frame = Box((bbox.x0 + bbox.x1) / 2, (bbox.y0 + bbox.y1) / 2, bbox.width, bbox.height)
     centres = place_labels(anchors, sizes, frame, markers, marker_radius=4.5)

@@ -151,6 +151,8 @@ def _label_ends(fig: Any, ax: Any, ends: list[tuple[Curve, float, float, str]]) 
     """``#N`` at the end of each stopped curve, placed so none hides another."""
     if not ends:
         return
+    from matplotlib.text import Text
+
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     to_px = ax.transData.transform
@@ -162,10 +164,10 @@ def _label_ends(fig: Any, ax: Any, ends: list[tuple[Curve, float, float, str]]) 
                            arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6, "shrinkA": 0,
                                        "shrinkB": 4})
         text.set_in_layout(False)
-        extent = text.get_window_extent(renderer)
+        extent = Text.get_window_extent(text, renderer)  # the text alone, not its leader line
         texts.append(text)
         anchors.append(tuple(to_px((x, y))))
-        sizes.append((extent.width + 2, extent.height + 1))
+        sizes.append((extent.width + 4, extent.height + 4))  # and the white box around it
     bbox = ax.get_window_extent(renderer)
     frame = Box((bbox.x0 + bbox.x1) / 2, (bbox.y0 + bbox.y1) / 2, bbox.width, bbox.height)
     per_px = 72.0 / fig.dpi
