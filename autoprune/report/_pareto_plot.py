@@ -78,6 +78,8 @@ def pareto_figure(data: ReportData) -> Any:
 
 
 def _guide(data: ReportData) -> str:
+    if len(data.axes) == 1:
+        return "Lower is better." if data.axes[0].better == "min" else "Higher is better."
     if all(a.better == "min" for a in data.axes):
         return "Every axis: lower is better.\nThe models to pick sit bottom-left."
     return "Arrows on the axis labels say which way is better."
