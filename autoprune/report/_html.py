@@ -31,7 +31,7 @@ th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: ta
 tr.knee td { background: #fff4e5; } .knee-tag { color: #d62728; font-weight: 600; font-size: .8rem; }
 table.pick tr.first td { border-top: 2px solid #999; } td.budget { background: #f9f9f9; font-weight: 600; }
 code.cmd { font-size: .8rem; background: #f4f6f8; padding: .15rem .3rem; border-radius: 3px; user-select: all;
-       overflow-wrap: anywhere; }
+       overflow-wrap: anywhere; } code.cmd .opt { white-space: nowrap; }
 .note { color: #8a5a00; } .muted { color: #777; font-size: .82rem; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .side { display: flex; gap: 2rem; flex-wrap: wrap; align-items: flex-start; }

@@ -44,6 +44,14 @@ def _measure_cells(record: TrialRecord, data: ReportData) -> list[str]:
 _MEASURE_HEADS = ("accuracy", "latency", "size (file format)")
 
 
+def command_html(command: str) -> str:
+    """A command line that wraps only between its options (``--trial 7`` stays whole), and
+    copies as one line."""
+    head, *options = command.split(" --")
+    parts = [escape(head)] + [f'<span class="opt">--{escape(o)}</span>' for o in options]
+    return f'<code class="cmd">{" ".join(parts)}</code>'
+
+
 def pick_table(data: ReportData) -> str:
     """For each accuracy budget, the fastest and the smallest front model."""
     head = "<h2 id=\"pick\">Pick a model</h2>"
@@ -73,7 +81,7 @@ def pick_table(data: ReportData) -> str:
         command = export_command(data.run_dir, r.number)
         cells = [budget, f"<td><b>{escape(pick.goal_text)}</b></td>", _trial_cell(r, data),
                  f"<td>{escape(recipe_summary(r.recipe or {}))}</td>", *_measure_cells(r, data),
-                 f'<td><code class="cmd">{escape(command)}</code></td>']
+                 f"<td>{command_html(command)}</td>"]
         body.append(f'<tr {attrs} class="{"first" if first else ""}">{"".join(cells)}</tr>')
     header = "".join(f"<th>{h}</th>" for h in ("budget", "pick", "trial", "recipe", *_MEASURE_HEADS,
                                                 "export (copy into a shell)"))
@@ -106,7 +114,7 @@ def front_table(data: ReportData) -> str:
     example = export_command(data.run_dir, data.front[0].number)
     return (f'<h2 id="front">Pareto front ({n} trial{"s" if n != 1 else ""})</h2>'
             f'<p>No model here is beaten on every objective by another feasible one. Export any of them: '
-            f'<code class="cmd">{escape(example)}</code> (another <code>--trial</code>, or '
+            f'{command_html(example)} (another <code>--trial</code>, or '
             f'<code>--format onnx</code> / <code>torch_export</code>).</p>'
             f'<table class="front"><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{"".join(rows)}</table>')
 

@@ -104,7 +104,9 @@ def test_pick_table_answers_each_budget(full_report):
     ]
     assert "the space's constraint</span><br><code>accuracy_drop &lt;= 0.1</code>" in html
     run_dir = path.parent.parent
-    assert f"autoprune export {run_dir} --trial 2 --format state_dict --output trial_2.pt" in html
+    text = re.sub(r"<[^>]+>", "", html)  # as the browser shows (and copies) it
+    assert f"autoprune export {run_dir} --trial 2 --format state_dict --output trial_2.pt" in text
+    assert '<span class="opt">--trial 2</span>' in html  # wraps between options, never inside one
     assert "none of the front is within 0.5 points; the most accurate front model is #0 (drop 1.00 pts)" in html
 
 
