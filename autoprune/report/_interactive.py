@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from autoprune._io import write_text_atomic
+from autoprune._io import atomic_path
 from autoprune.report._axes import clamp
 from autoprune.report._cells import accuracy_text, latency_text, size_text
 from autoprune.report._data import CATEGORIES, Point, ReportData
@@ -51,14 +51,23 @@ def interactive_front(data: ReportData, out_dir: Path) -> tuple[str | None, str 
     if not any(p.category != "stopped" for p in data.points):
         return None, "No complete trial to show."
     fig = _figure(data)
-    bundle = get_plotlyjs()
-    target = out_dir / PLOTLY_JS
-    if not target.is_file() or target.stat().st_size != len(bundle.encode("utf-8")):
-        write_text_atomic(target, bundle)  # 4-5 MB: written once, not at every report
+    _write_bundle(out_dir / PLOTLY_JS, get_plotlyjs())
     div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=DIV_ID,
                       config={"displaylogo": False, "responsive": True,
                               "toImageButtonOptions": {"filename": "pareto"}})
     return (f'<script src="{PLOTLY_JS}"></script><!-- plotly.js {escape(plotly.__version__)} -->\n{div}', None)
+
+
+def _write_bundle(target: Path, bundle: str) -> None:
+    """Write plotly.js unless the same bundle is there already (4-5 MB: not at every report).
+    Its banner names its version, so size and first bytes tell bundles apart."""
+    data = bundle.encode("utf-8")
+    if target.is_file() and target.stat().st_size == len(data):
+        with target.open("rb") as f:
+            if f.read(512) == data[:512]:
+                return
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
 
 
 def _hover(p: Point, data: ReportData, edge: bool) -> str:

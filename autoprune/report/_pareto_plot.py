@@ -125,7 +125,7 @@ def _panel(ax: Any, data: ReportData, i: int, j: int, *, staircase: bool) -> Non
     if i >= 0:
         bx, by = data.dense[i], data.dense[j]
         if math.isfinite(bx) and math.isfinite(by):
-            (cx, sx), (cy, sy) = clamp(bx, xlim), clamp(by, ylim)
+            (cx, _), (cy, _) = clamp(bx, xlim), clamp(by, ylim)  # far off: on the edge, still shown
             ax.scatter([cx], [cy], marker="*", s=170, color="black", clip_on=False, zorder=8, label="dense model")
     elif math.isfinite(data.dense[j]):
         ax.axhline(data.dense[j], color="black", linestyle=":", linewidth=1, label="dense model")

@@ -145,6 +145,17 @@ def test_interactive_front_is_offline_with_the_recipe_on_hover(full_report):
     assert "--trial 2 --format state_dict" in front
 
 
+def test_the_plotly_bundle_is_written_once(tmp_path):
+    pytest.importorskip("plotly")
+    bundle = _write(tmp_path).parent / PLOTLY_JS
+    first = bundle.stat().st_mtime_ns
+    _write(tmp_path)
+    assert bundle.stat().st_mtime_ns == first
+    bundle.write_text("a bundle of another version")
+    _write(tmp_path)
+    assert bundle.read_text(encoding="utf-8").startswith("/**")
+
+
 def test_without_plotly_the_page_says_how_to_get_the_interactive_front(tmp_path, monkeypatch):
     stale = tmp_path / "report" / PLOTLY_JS
     stale.parent.mkdir()
