@@ -206,7 +206,8 @@ def focus_range(values: Iterable[float], include: Iterable[float] = (), *, pad: 
                 log: bool = False, min_span: float | None = None) -> tuple[float, float] | None:
     """The axis range that shows ``values`` with a margin, widened to the ``include``
     values (constraint bounds) that lie within one span of them; None without values.
-    ``min_span`` (default a fifth of the largest value) keeps a single value readable.
+    ``min_span`` keeps values a hair apart readable (default: only a single value is
+    widened, to a fifth of itself).
 
     Example:
         >>> focus_range([1.0, 2.0], include=[2.5, 40.0], pad=0.0)
@@ -222,7 +223,7 @@ def focus_range(values: Iterable[float], include: Iterable[float] = (), *, pad: 
         return 10 ** lo, 10 ** hi
     lo, hi = min(vals), max(vals)
     # one value, or values a hair apart: show a readable stretch around them, not 1e-5
-    least = min_span if min_span is not None else max(abs(hi) * 0.2, 1e-3)
+    least = min_span if min_span is not None else (max(abs(hi) * 0.2, 1e-3) if hi == lo else 0.0)
     if hi - lo < least:
         middle = (lo + hi) / 2
         lo, hi = middle - least / 2, middle + least / 2

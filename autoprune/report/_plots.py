@@ -80,7 +80,8 @@ def curve_limits(curves: Sequence[Curve], dense: float, bar: float | None) -> tu
     focus = [c.points[-1][1] * 100 for c in curves if c.state == "complete" and c.feasible]
     focus += [v * 100 for v in (dense, bar) if v is not None]
     others = [c.points[-1][1] * 100 for c in curves if not (c.state == "complete" and c.feasible)]
-    limits = focus_range(focus, others, pad=0.08) or focus_range(others, pad=0.08) or (0.0, 100.0)
+    limits = (focus_range(focus, others, pad=0.08, min_span=1.0) or focus_range(others, pad=0.08, min_span=1.0)
+              or (0.0, 100.0))
     return round(limits[0], 6), round(limits[1], 6)
 
 

@@ -120,3 +120,16 @@ def test_stopped_curves_that_overlap_stay_apart(tmp_path, monkeypatch):
     renderer = fig.canvas.get_renderer()
     labels = {t.get_text(): Text.get_window_extent(t, renderer) for t in ax.texts if t.get_text().startswith("#")}
     assert set(labels) == {"#6", "#7"} and not labels["#6"].overlaps(labels["#7"])
+
+
+def test_curves_focus_on_where_the_feasible_trials_ended():
+    from autoprune.report._plots import curve_limits
+
+    good = [Curve(n, "complete", [(0, 0.80), (1, 0.95 + n / 100)]) for n in range(3)]  # end at 95-97 %
+    collapsed = Curve(9, "complete", [(0, 0.30), (1, 0.31)], feasible=False)
+    # ends 95, 96, 97, dense 97.5, bar 95: 95 to 97.5, padded by 8 % of the 2.5 points
+    assert curve_limits(good, 0.975, 0.95) == pytest.approx((94.8, 97.7))
+    assert curve_limits(good + [collapsed], 0.975, 0.95) == curve_limits(good, 0.975, 0.95)
+    # one stopped trial near the others widens the view to show where it stopped
+    near = Curve(8, "pruned", [(0, 0.90), (1, 0.94)])
+    assert curve_limits(good + [near], 0.975, 0.95)[0] == pytest.approx(94 - 0.08 * 3.5)
