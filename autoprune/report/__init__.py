@@ -1,6 +1,6 @@
-"""The run report: one self-contained HTML page with the Pareto front, tables and plots.
+"""The run report: one HTML page to pick a model from, with PNG plots beside it.
 
-Matplotlib and scikit-learn load only when a report is written.
+Matplotlib, scikit-learn and (optionally) plotly load only when a report is written.
 """
 
 from __future__ import annotations

@@ -1,162 +1,46 @@
-"""The report's PNG plots.
+"""The report's other PNGs: hypervolume over trials, fine-tune curves, importances.
 
-Figures are built with ``matplotlib.figure.Figure`` and saved through the Agg canvas,
-never through pyplot: the report can be written from any thread, and the backend of a
-user's session (a notebook, a GUI) is left as it was. Each ``plot_*`` returns ``None``
-when it wrote its file, else the reason it had nothing to draw.
+Each ``plot_*`` returns ``None`` when it wrote its file, else the reason it had nothing
+to draw. The Pareto plot has a module of its own (:mod:`autoprune.report._pareto_plot`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from autoprune._io import atomic_path
-from autoprune.report._values import axis_label
+from autoprune.report._axes import focus_range
+from autoprune.report._figures import FRONT, GREY, KNEE, figure, save
+from autoprune.report._labels import Box, place_labels
 
-__all__ = ["plot_pareto", "plot_hypervolume", "plot_curves", "plot_importances"]
+__all__ = ["Curve", "plot_hypervolume", "plot_curves", "plot_importances", "curve_limits"]
 
-_GREY, _FRONT, _KNEE, _PRUNED = "#9e9e9e", "#1f77b4", "#d62728", "#d62728"
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _save(fig: Any, path: Path) -> None:
-    """Save next to ``path`` and rename, so a reader never sees half a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+_COMPLETE = "#9ecae1"
+# stopped trials get a colour each (no blue: that is the front's), so two curves that
+# overlap are still told apart by colour, marker and label
+_STOPPED = ("#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f")
+_STOP_MARKERS = ("X", "D", "s", "P", "v", "^", "<", ">")
+# how far (in steps) overlapping stopped curves are pulled apart
+_DODGE = 0.07
 
 
-def _auto_log(ax: Any, axis: str, values: Sequence[float]) -> None:
-    """Log scale when positive values span two orders of magnitude or more (params, FLOPs)."""
-    vals = [v for v in values if math.isfinite(v)]
-    if vals and min(vals) > 0 and max(vals) / min(vals) >= 100:
-        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+@dataclass(frozen=True)
+class Curve:
+    """One trial's intermediate accuracy: ``points`` are ``(step, fraction)``."""
+
+    number: int
+    state: str
+    points: list[tuple[float, float]]
+    front: bool = False
+    feasible: bool = True
 
 
 def _integer_ticks(ax: Any) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-# -- Pareto front ----------------------------------------------------------------------
-
-
-def plot_pareto(
-    path: Path,
-    objectives: Sequence[tuple[str, str]],
-    points: dict[int, tuple[float, ...]],
-    front: Sequence[int],
-    infeasible: set[int],
-    baseline: tuple[float, ...],
-    knee: int | None,
-) -> str | None:
-    """Complete trials in objective space (values already scaled for display).
-
-    ``points`` maps trial number to its objective values; ``front`` lists the members
-    that have a point. One objective: value per trial number; two: one scatter with the
-    front as a step line; more: a grid of pairwise scatters.
-    """
-    if not points:
-        return "No complete trial has finite values for every objective: the Pareto plot is empty."
-    front = [n for n in front if n in points]
-    k = len(objectives)
-    if k == 1:
-        fig = _figure(7, 4.5)
-        _draw_single(fig.add_subplot(), objectives[0], points, front, infeasible, baseline[0], knee)
-    elif k == 2:
-        fig = _figure(7, 5)
-        ax = fig.add_subplot()
-        _draw_pair(ax, objectives, points, front, infeasible, baseline, knee, 0, 1, detailed=True)
-        ax.legend(fontsize=8, loc="best")
-    else:
-        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-        cols = min(3, len(pairs))
-        rows = math.ceil(len(pairs) / cols)
-        fig = _figure(4.2 * cols, 3.6 * rows + 0.6)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
-        for ax, (i, j) in zip(axes, pairs):
-            _draw_pair(ax, objectives, points, front, infeasible, baseline, knee, i, j, detailed=False)
-        for ax in axes[len(pairs):]:
-            ax.set_visible(False)
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper center", ncols=min(4, len(labels)), fontsize=8)
-    _save(fig, path)
-    return None
-
-
-def _draw_single(ax, objective, points, front, infeasible, base, knee) -> None:
-    name, direction = objective
-    front_set = set(front)
-    others = [n for n in sorted(points) if n not in front_set]
-    _scatter(ax, [(n, points[n][0]) for n in others if n not in infeasible], "complete trial", _GREY, "o")
-    _scatter(ax, [(n, points[n][0]) for n in others if n in infeasible], "infeasible", _GREY, "x")
-    _scatter(ax, [(n, points[n][0]) for n in front], "best (front)", _FRONT, "o", size=60)
-    if math.isfinite(base):
-        ax.axhline(base, color="black", linestyle=":", linewidth=1, label="dense baseline")
-    if knee in points:
-        ax.annotate(f"knee #{knee}", (knee, points[knee][0]), xytext=(14, -18), textcoords="offset points",
-                    color=_KNEE, fontsize=8, arrowprops={"arrowstyle": "->", "color": _KNEE})
-    _integer_ticks(ax)
-    ax.set_xlabel("trial number")
-    ax.set_ylabel(axis_label(name, direction))
-    ax.set_title(f"{name} per complete trial", fontsize=10)
-    ax.legend(fontsize=8, loc="best")
-
-
-def _draw_pair(ax, objectives, points, front, infeasible, baseline, knee, i, j, *, detailed: bool) -> None:
-    (xname, xdir), (yname, ydir) = objectives[i], objectives[j]
-    front_set = set(front)
-    others = [n for n in sorted(points) if n not in front_set]
-
-    def xy(numbers):
-        return [(points[n][i], points[n][j]) for n in numbers]
-
-    _scatter(ax, xy(n for n in others if n not in infeasible), "complete trial", _GREY, "o")
-    _scatter(ax, xy(n for n in others if n in infeasible), "infeasible", _GREY, "x")
-    front_xy = xy(front)
-    _scatter(ax, front_xy, "Pareto front", _FRONT, "o", size=46 if detailed else 30)
-    if detailed and len(front_xy) > 1:
-        # the edge of the dominated region: for a minimised x the best y so far holds until
-        # the next member (steps-post); for a maximised x it holds from the member before
-        line = sorted(front_xy)
-        ax.step([p[0] for p in line], [p[1] for p in line], where="post" if xdir == "min" else "pre",
-                color=_FRONT, linewidth=1.2)
-    if detailed:
-        for n in front:
-            ax.annotate(f"#{n}", (points[n][i], points[n][j]), xytext=(4, 4), textcoords="offset points", fontsize=7)
-    bx, by = baseline[i], baseline[j]
-    if math.isfinite(bx) and math.isfinite(by):
-        ax.scatter([bx], [by], marker="*", s=160, color="black", label="dense baseline", zorder=4)
-    if knee in points:
-        kx, ky = points[knee][i], points[knee][j]
-        ax.scatter([kx], [ky], s=190, facecolors="none", edgecolors=_KNEE, linewidths=1.8, label="knee", zorder=5)
-        if detailed:
-            ax.annotate(f"knee #{knee}", (kx, ky), xytext=(14, -18), textcoords="offset points", color=_KNEE,
-                        fontsize=8, arrowprops={"arrowstyle": "->", "color": _KNEE})
-    _auto_log(ax, "x", [p[i] for p in points.values()] + [bx])
-    _auto_log(ax, "y", [p[j] for p in points.values()] + [by])
-    ax.set_xlabel(axis_label(xname, xdir), fontsize=9)
-    ax.set_ylabel(axis_label(yname, ydir), fontsize=9)
-    ax.grid(alpha=0.3)
-
-
-def _scatter(ax, xy, label, color, marker, size=22) -> None:
-    xy = list(xy)
-    if not xy:
-        return
-    edge = {"edgecolors": "black", "linewidths": 0.5} if marker == "o" and color != _GREY else {}
-    ax.scatter([p[0] for p in xy], [p[1] for p in xy], s=size, color=color, marker=marker, label=label,
-               alpha=0.9 if color != _GREY else 0.6, zorder=3, **edge)
 
 
 # -- hypervolume -------------------------------------------------------------------------
@@ -166,59 +50,130 @@ def plot_hypervolume(path: Path, history: Sequence[float]) -> str | None:
     values = [float(v) if v is not None else math.nan for v in history]
     if not any(math.isfinite(v) for v in values):
         return "No finished trial has a hypervolume yet: the hypervolume plot is empty."
-    fig = _figure(7, 3.8)
+    fig = figure(7, 3.4)
     ax = fig.add_subplot()
     xs = list(range(1, len(values) + 1))
     # NaN entries leave gaps instead of a line through made-up values
-    ax.plot(xs, values, marker="o", markersize=3, color=_FRONT, linewidth=1.3)
+    ax.plot(xs, values, marker="o", markersize=3, color=FRONT, linewidth=1.3)
     _integer_ticks(ax)
     ax.set_xlabel("finished trials")
     ax.set_ylabel("hypervolume of the front")
-    ax.set_title("Hypervolume after each finished trial", fontsize=10)
+    ax.set_title("Hypervolume after each finished trial (flat: the front stopped improving)", fontsize=10)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save(fig, path)
     return None
 
 
 # -- intermediate curves ---------------------------------------------------------------
 
 
-def plot_curves(
-    path: Path, curves: Sequence[tuple[int, str, list[tuple[float, float]]]], baseline_accuracy: float
-) -> str | None:
-    """Accuracy per fine-tune step; ``curves`` holds ``(number, state, points)``, points in [0, 1]."""
-    curves = [c for c in curves if c[2]]
+def curve_limits(curves: Sequence[Curve], dense: float, bar: float | None) -> tuple[float, float]:
+    """The accuracy range (in %) worth showing: where the feasible complete trials ended,
+    the dense model and the constraint's bar, widened to the other trials' ends near them;
+    dips right after pruning and collapsed trials run off the bottom.
+
+    Example:
+        >>> curve_limits([Curve(0, "complete", [(0, 0.40), (1, 0.95)]),
+        ...               Curve(1, "complete", [(0, 0.30), (1, 0.31)], feasible=False)], 0.97, 0.95)
+        (94.84, 97.16)
+    """
+    focus = [c.points[-1][1] * 100 for c in curves if c.state == "complete" and c.feasible]
+    focus += [v * 100 for v in (dense, bar) if v is not None]
+    others = [c.points[-1][1] * 100 for c in curves if not (c.state == "complete" and c.feasible)]
+    limits = (focus_range(focus, others, pad=0.08, min_span=1.0) or focus_range(others, pad=0.08, min_span=1.0)
+              or (0.0, 100.0))
+    return round(limits[0], 6), round(limits[1], 6)
+
+
+def plot_curves(path: Path, curves: Sequence[Curve], baseline_accuracy: float, bar: float | None = None) -> str | None:
+    """Accuracy per fine-tune step; ``bar`` is the lowest accuracy the constraints allow."""
+    curves = [c for c in curves if c.points]
     if not curves:
         return "No trial reported intermediate accuracy: the curves plot is empty."
     from matplotlib.lines import Line2D
 
-    fig = _figure(7, 4.5)
+    fig = figure(8.5, 5.2)
     ax = fig.add_subplot()
-    seen: dict[str, Line2D] = {}
-    for _, state, pts in curves:
-        xs, ys = [p[0] for p in pts], [p[1] * 100 for p in pts]
-        if state == "complete":
-            ax.plot(xs, ys, color=_FRONT, linewidth=1.1, alpha=0.7)
-            seen.setdefault("complete", Line2D([], [], color=_FRONT, label="complete"))
-        elif state == "pruned":
-            ax.plot(xs, ys, color=_PRUNED, linestyle="--", linewidth=1.1, alpha=0.8)
-            ax.plot(xs[-1:], ys[-1:], color=_PRUNED, marker="x", markersize=8, linestyle="none")
-            seen.setdefault("pruned", Line2D([], [], color=_PRUNED, linestyle="--", marker="x",
-                                             label="stopped early (pruned)"))
+    dense = baseline_accuracy if math.isfinite(baseline_accuracy) else math.nan
+    lo, hi = curve_limits(curves, dense, bar)
+    ax.set_ylim(lo, hi)
+    legend: dict[str, Any] = {}
+    ends: list[tuple[Curve, float, float, str]] = []
+    groups: dict[tuple[float, float], int] = {}
+    stopped = 0
+    for c in sorted(curves, key=lambda c: (c.state == "pruned", c.front, c.number)):
+        xs, ys = [p[0] for p in c.points], [p[1] * 100 for p in c.points]
+        if c.state == "pruned":
+            # curves ending at the same point are pulled apart sideways, each in its own colour
+            end = (round(xs[-1], 3), round(ys[-1], 2))
+            k = groups[end] = groups.get(end, -1) + 1
+            xs = [x + _DODGE * k for x in xs]
+            colour, marker = _STOPPED[stopped % len(_STOPPED)], _STOP_MARKERS[stopped % len(_STOP_MARKERS)]
+            stopped += 1
+            ax.plot(xs, ys, color=colour, linestyle="--", linewidth=1.3, zorder=4)
+            ax.plot(xs[-1:], [min(max(ys[-1], lo), hi)], color=colour, marker=marker, markersize=8,
+                    markeredgecolor="black", markeredgewidth=0.6, linestyle="none", clip_on=False, zorder=6)
+            ends.append((c, xs[-1], min(max(ys[-1], lo), hi), colour))
+            legend.setdefault("stopped", Line2D([], [], color=_STOPPED[0], linestyle="--", marker="X",
+                                                label="stopped early (#trial at the stop)"))
+        elif c.state == "complete":
+            colour = FRONT if c.front else _COMPLETE
+            ax.plot(xs, ys, color=colour, linewidth=1.6 if c.front else 1.0, zorder=3 if c.front else 2)
+            key = "front" if c.front else "complete"
+            legend.setdefault(key, Line2D([], [], color=colour, label="Pareto front" if c.front else "complete"))
         else:
-            ax.plot(xs, ys, color=_GREY, linestyle=":", linewidth=1.1)
-            seen.setdefault("other", Line2D([], [], color=_GREY, linestyle=":", label="failed / running"))
-    if math.isfinite(baseline_accuracy):
-        ax.axhline(baseline_accuracy * 100, color="black", linestyle=":", linewidth=1)
-        seen["baseline"] = Line2D([], [], color="black", linestyle=":", label="dense baseline")
+            ax.plot(xs, ys, color=GREY, linestyle=":", linewidth=1.1)
+            legend.setdefault("other", Line2D([], [], color=GREY, linestyle=":", label="failed / running"))
+    if math.isfinite(dense):
+        ax.axhline(dense * 100, color="black", linestyle=":", linewidth=1)
+        legend["dense"] = Line2D([], [], color="black", linestyle=":", label=f"dense model {dense * 100:.2f} %")
+        ax.secondary_yaxis("right", functions=(lambda a: dense * 100 - a, lambda d: dense * 100 - d)).set_ylabel(
+            "drop from dense (points)", fontsize=9)
+    if bar is not None and math.isfinite(bar):
+        ax.axhline(bar * 100, color=KNEE, linestyle="--", linewidth=1.1)
+        ax.axhspan(lo, bar * 100, color=KNEE, alpha=0.05)
+        legend["bar"] = Line2D([], [], color=KNEE, linestyle="--",
+                               label=f"lowest accuracy the constraints allow {bar * 100:.2f} %")
+    if any(p[1] * 100 < lo for c in curves for p in c.points):
+        ax.text(0.01, 0.01, "lower accuracies (right after pruning) run off the bottom", transform=ax.transAxes,
+                fontsize=7, color=GREY, va="bottom")
     _integer_ticks(ax)
     ax.set_xlabel("fine-tune step")
-    ax.set_ylabel(axis_label("accuracy"))
-    ax.set_title("Intermediate accuracy", fontsize=10)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy during fine-tuning", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(handles=list(seen.values()), fontsize=8, loc="best")
-    _save(fig, path)
+    fig.legend(handles=list(legend.values()), fontsize=8, loc="outside lower center", ncols=3, frameon=False)
+    _label_ends(fig, ax, ends)
+    save(fig, path)
     return None
+
+
+def _label_ends(fig: Any, ax: Any, ends: list[tuple[Curve, float, float, str]]) -> None:
+    """``#N`` at the end of each stopped curve, placed so none hides another."""
+    if not ends:
+        return
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    texts, anchors, sizes = [], [], []
+    for c, x, y, colour in ends:
+        text = ax.annotate(f"#{c.number}", (x, y), xytext=(0, 0), textcoords="offset points", ha="center",
+                           va="center", fontsize=8, color=colour, fontweight="bold", zorder=10,
+                           annotation_clip=False,
+                           arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6, "shrinkA": 0,
+                                       "shrinkB": 4})
+        text.set_in_layout(False)
+        extent = Text.get_window_extent(text, renderer)  # the text alone, not its leader line
+        texts.append(text)
+        anchors.append(tuple(to_px((x, y))))
+        sizes.append((extent.width + 4, extent.height + 4))  # and the white box around it
+    bbox = ax.get_window_extent(renderer)
+    frame = Box((bbox.x0 + bbox.x1) / 2, (bbox.y0 + bbox.y1) / 2, bbox.width, bbox.height)
+    per_px = 72.0 / fig.dpi
+    for text, (px, py), (cx, cy) in zip(texts, anchors, place_labels(anchors, sizes, frame, anchors)):
+        text.xyann = ((cx - px) * per_px, (cy - py) * per_px)
 
 
 # -- parameter importances -------------------------------------------------------------
@@ -231,7 +186,7 @@ def plot_importances(path: Path, importances: dict[str, dict[str, float]]) -> st
     fields = sorted({f for imp in importances.values() for f in imp},
                     key=lambda f: max(imp.get(f, 0.0) for imp in importances.values()))
     names = list(importances)
-    fig = _figure(7, max(2.8, 0.32 * len(fields) * max(1, len(names)) + 1.2))
+    fig = figure(7, max(2.8, 0.22 * len(fields) * max(1, len(names)) + 1.2))
     ax = fig.add_subplot()
     height = 0.8 / len(names)
     for k, name in enumerate(names):
@@ -242,5 +197,5 @@ def plot_importances(path: Path, importances: dict[str, dict[str, float]]) -> st
     ax.set_title("Which recipe fields matter", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    _save(fig, path)
+    save(fig, path)
     return None

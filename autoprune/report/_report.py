@@ -1,29 +1,19 @@
-"""``write_report``: one self-contained HTML page and its PNG plots for a search run."""
+"""``write_report``: the HTML page and its PNG plots for a search run."""
 
 from __future__ import annotations
 
-from collections import Counter
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from autoprune._io import write_text_atomic
-from autoprune.measures import MEASURES
-from autoprune.report import _plots
+from autoprune.report import _html, _plots, _tables
+from autoprune.report._data import ReportData, build_data, parse_constraints
+from autoprune.report._figures import DPI
 from autoprune.report._importance import recipe_importances
-from autoprune.report._values import (
-    axis_label,
-    baseline_value,
-    check_objectives,
-    finite,
-    fmt,
-    fmt_ratio,
-    number,
-    objective_value,
-    ratio_to_baseline,
-    recipe_summary,
-    scale,
-)
+from autoprune.report._interactive import interactive_front
+from autoprune.report._pareto_plot import plot_pareto
+from autoprune.report._values import check_objectives, finite, number
 
 if TYPE_CHECKING:
     from autoprune.search._records import TrialRecord
@@ -31,28 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["write_report", "REPORT_DIR", "PLOTS"]
 
 REPORT_DIR = "report"
-# file name -> heading, in the order the page shows them
+# file name -> heading
 PLOTS = {
     "pareto.png": "Pareto front",
     "hypervolume.png": "Hypervolume",
     "curves.png": "Intermediate curves",
     "importances.png": "Parameter importances",
 }
-# the dense model's own measures: those a baseline holds under their own name
-_BASELINE_ROWS = tuple(name for name, m in MEASURES.items() if m.baseline == name)
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 70rem;
-       padding: 0 1rem; color: #222; }
-h1 { margin-bottom: .2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: .5rem 0; font-size: .9rem; }
-th, td { border: 1px solid #ddd; padding: .3rem .6rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.knee td { background: #fff4e5; }
-.note { color: #8a5a00; } .muted { color: #777; }
-img { max-width: 100%; border: 1px solid #eee; }
-code { font-size: .85rem; }
-"""
 
 
 def write_report(
@@ -66,17 +41,25 @@ def write_report(
     hypervolume: float,
     knee_number: int | None,
     title: str = "autoprune search",
+    constraints: Sequence[Any] = (),
+    latency: Any = None,
+    task: str | None = None,
 ) -> Path:
     """Write ``run_dir/report/index.html`` and its plots; return the HTML path.
 
-    The page is self-contained (inline CSS, images by relative path, no scripts or
-    remote assets), so the folder can be copied off a cluster and opened anywhere. Bad
-    or missing data (no complete trial, NaN measures, every trial failed) gives notes
-    on the page, not an exception; a plot with nothing to draw is left out and its
-    stale file from an earlier report removed.
+    The page opens with what a user picking a model needs: for each accuracy budget the
+    fastest and the smallest front model with the command that exports it, then the
+    Pareto plot focused on the feasible region, an interactive copy of it (when plotly
+    is installed), every front model, the stopped trials and why, how latency and size
+    were measured, and the search's progress. It needs no network: CSS is inline, the
+    PNGs and ``plotly.min.js`` sit beside it, so the folder can be copied off a cluster
+    and opened anywhere. Bad or missing data (no complete trial, NaN measures, every
+    trial failed) gives notes on the page, not an exception; a plot with nothing to draw
+    is left out and its stale file from an earlier report removed.
 
     Args:
-        run_dir: the run directory; the report goes to ``run_dir/report/``.
+        run_dir: the run directory; the report goes to ``run_dir/report/``. The export
+            commands on the page name it as given.
         records: every trial of the study.
         front_numbers: trial numbers on the Pareto front.
         objectives: ``(measure name, "min" | "max")`` pairs, in the study's order.
@@ -86,6 +69,12 @@ def write_report(
         hypervolume: hypervolume of the final front.
         knee_number: the front's knee trial, if any.
         title: heading of the page.
+        constraints: the space's constraints (``Constraint`` objects or
+            ``"accuracy_drop <= 0.02"`` strings): drawn on the plots, and the accuracy
+            ones added to the pick table's budgets.
+        latency: the space's :class:`~autoprune.measure.LatencyConfig` (or a mapping
+            with its fields); None shows the defaults.
+        task: the task's name, shown on the page.
 
     Returns:
         Path of ``index.html``.
@@ -98,9 +87,9 @@ def write_report(
         >>> r = TrialRecord(0, "complete", {"sparsity": 0.5},
         ...                 {"accuracy": 0.95, "size_ratio": 0.5}, feasible=True)
         >>> path = write_report(tmp, records=[r], front_numbers=[0],  # doctest: +SKIP
-        ...     objectives=[("accuracy", "max"), ("size_ratio", "min")],
+        ...     objectives=[("accuracy", "max"), ("size_bytes", "min")],
         ...     baseline={"accuracy": 0.97}, hypervolume_history=[0.4],
-        ...     hypervolume=0.4, knee_number=0)
+        ...     hypervolume=0.4, knee_number=0, constraints=["accuracy_drop <= 0.02"])
     """
     objectives = check_objectives(list(objectives))
     out = Path(run_dir) / REPORT_DIR
@@ -109,7 +98,6 @@ def write_report(
     by_number = {r.number: r for r in records}
     front_numbers = list(dict.fromkeys(front_numbers))  # keep order, drop repeats
     notes: list[str] = []
-
     missing = [n for n in front_numbers if n not in by_number]
     if missing:
         notes.append(f"Front members not among the records (left out): {', '.join(f'#{n}' for n in missing)}.")
@@ -118,43 +106,43 @@ def write_report(
         notes.append(f"The knee #{knee_number} is not a front member among the records; it is not marked.")
         knee_number = None
 
-    complete = [r for r in records if r.state == "complete"]
-    points: dict[int, tuple[float, ...]] = {}
-    for r in complete:
-        values = tuple(objective_value(r, name) for name, _ in objectives)
-        if all(finite(v) for v in values):
-            points[r.number] = tuple(scale(name, v) for (name, _), v in zip(objectives, values))
-    unplotted = [r.number for r in complete if r.number not in points]
-    if unplotted:
-        notes.append(
-            f"{len(unplotted)} complete trial(s) lack a finite value for some objective and are not "
-            f"plotted: {', '.join(f'#{n}' for n in unplotted)}."
-        )
-    infeasible = {r.number for r in complete if r.feasible is False}
-    base_point = tuple(scale(name, baseline_value(baseline, name)) for name, _ in objectives)
-
+    parsed = parse_constraints(list(constraints))
+    data = build_data(
+        title=title, run_dir=str(run_dir), records=records, front=front,
+        knee=by_number.get(knee_number) if knee_number is not None else None, objectives=objectives,
+        baseline=baseline, constraints=parsed, latency=latency, task=task, hypervolume=number(hypervolume),
+        hypervolume_history=[number(v) for v in hypervolume_history], notes=notes,
+    )
     importances, imp_notes = recipe_importances(records, objectives)
     notes.extend(imp_notes)
-    curves = [(r.number, r.state, _curve_points(r.curve)) for r in records]
     reasons = {
-        "pareto.png": _plots.plot_pareto(out / "pareto.png", objectives, points, front_numbers, infeasible,
-                                         base_point, knee_number),
-        "hypervolume.png": _plots.plot_hypervolume(out / "hypervolume.png", [number(v) for v in hypervolume_history]),
-        "curves.png": _plots.plot_curves(out / "curves.png", curves, number(baseline.get("accuracy"))),
+        "pareto.png": plot_pareto(out / "pareto.png", data),
+        "hypervolume.png": _plots.plot_hypervolume(out / "hypervolume.png", data.hypervolume_history),
+        "curves.png": _plots.plot_curves(out / "curves.png", _curves(data), number(baseline.get("accuracy")),
+                                         _accuracy_bar(data)),
         "importances.png": _plots.plot_importances(out / "importances.png", importances),
     }
     for name, reason in reasons.items():
         if reason is not None:
             (out / name).unlink(missing_ok=True)  # a plot from an earlier report would be stale
-
-    page = _page(
-        title=title, records=records, front=front, objectives=objectives, baseline=baseline,
-        hypervolume=number(hypervolume), knee=by_number.get(knee_number) if knee_number is not None else None,
-        notes=notes, plot_reasons=reasons,
-    )
+    interactive, why_not = interactive_front(data, out)
     path = out / "index.html"
-    write_text_atomic(path, page)
+    write_text_atomic(path, _page(out, data, reasons, interactive, why_not))
     return path
+
+
+def _accuracy_bar(data: ReportData) -> float | None:
+    """The lowest accuracy the constraints allow, or None."""
+    from autoprune.search._constraints import min_accuracy
+
+    base = number(data.baseline.get("accuracy"))
+    return min_accuracy(data.constraints, base) if finite(base) else None
+
+
+def _curves(data: ReportData) -> list[_plots.Curve]:
+    front = {r.number for r in data.front}
+    return [_plots.Curve(r.number, r.state, _curve_points(r.curve), r.number in front, r.feasible is not False)
+            for r in data.records]
 
 
 def _curve_points(curve: Any) -> list[tuple[float, float]]:
@@ -168,98 +156,45 @@ def _curve_points(curve: Any) -> list[tuple[float, float]]:
     return pts
 
 
-# -- HTML --------------------------------------------------------------------------------
+def _img(out: Path, name: str, reasons: Mapping[str, str | None]) -> str:
+    """The plot at 100 pixels per inch of its figure (the PNG holds more, for sharpness)."""
+    reason = reasons.get(name)
+    if reason is not None:
+        return f'<p class="note">{escape(reason)}</p>'
+    header = (out / name).read_bytes()[:24]  # PNG signature, IHDR: width and height, big-endian
+    width = int.from_bytes(header[16:20], "big") * 100 // DPI
+    return f'<img src="{escape(name)}" width="{width}" alt="{escape(PLOTS[name])}">'
 
 
-def _page(*, title, records, front, objectives, baseline, hypervolume, knee, notes, plot_reasons) -> str:
-    counts = Counter(r.state for r in records)
+def _page(out: Path, data: ReportData, reasons: Mapping[str, str | None], interactive: str | None, why_not: str | None) -> str:
+    interactive_part = interactive if interactive is not None else f'<p class="muted">{escape(why_not or "")}</p>'
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{escape(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
-        '<p class="muted">Objectives: '
-        + ", ".join(f"<code>{escape(n)}</code> ({'maximise' if d == 'max' else 'minimise'})" for n, d in objectives)
-        + "</p>",
-        _summary(records, counts, hypervolume, knee),
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(data.title)}</title>",
+        f"<style>{_html.CSS}</style></head><body>",
+        _html.header(data),
+        _html.notes(data.notes),
+        _tables.pick_table(data),
+        '<h2 id="plots">Pareto front</h2>',
+        _img(out, "pareto.png", reasons),
+        "<h3>Interactive front</h3>",
+        '<p class="muted">Hover a point for its recipe, measures and export command; drag to zoom, '
+        "double-click to zoom out again.</p>",
+        interactive_part,
+        _tables.front_table(data),
+        _tables.stopped_table(data.records, data),
+        _tables.failed_list(data.records),
+        _html.measured(data),
+        '<h2 id="progress">Search progress</h2>',
+        _html.summary(data),
+        "<h3>Hypervolume</h3>",
+        _img(out, "hypervolume.png", reasons),
+        "<h3>Intermediate curves</h3>",
+        _img(out, "curves.png", reasons),
+        "<h3>Parameter importances</h3>",
+        _img(out, "importances.png", reasons),
+        "</body></html>\n",
     ]
-    if notes:
-        parts.append('<h2>Notes</h2><ul class="note">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
-    parts += [_baseline_table(baseline), _front_table(front, objectives, baseline, knee)]
-    parts.append("<h2>Plots</h2>")
-    for name, heading in PLOTS.items():
-        parts.append(f"<h3>{escape(heading)}</h3>")
-        reason = plot_reasons.get(name)
-        if reason is None:
-            parts.append(f'<img src="{escape(name)}" alt="{escape(heading)}">')
-        else:
-            parts.append(f'<p class="note">{escape(reason)}</p>')
-    parts.append(_failures(records))
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
-
-
-def _summary(records, counts: Counter, hypervolume: float, knee) -> str:
-    rows = [
-        ("trials", str(len(records))),
-        ("complete", str(counts.get("complete", 0))),
-        ("pruned (stopped early)", str(counts.get("pruned", 0))),
-        ("failed", str(counts.get("failed", 0))),
-    ]
-    for state in sorted(set(counts) - {"complete", "pruned", "failed"}):
-        rows.append((state, str(counts[state])))
-    rows.append(("hypervolume", f"{hypervolume:.6g}" if finite(hypervolume) else "n/a"))
-    rows.append(("knee", f"#{knee.number}: {recipe_summary(knee.recipe or {})}" if knee is not None else "none"))
-    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    return f"<h2>Summary</h2><table>{body}</table>"
-
-
-def _baseline_table(baseline: Mapping[str, Any]) -> str:
-    body = "".join(
-        f'<tr><th>{escape(name)}</th><td class="num">{escape(fmt(name, baseline.get(name)))}</td></tr>'
-        for name in _BASELINE_ROWS
-    )
-    return f"<h2>Dense baseline</h2><table>{body}</table>"
-
-
-def _front_table(front, objectives, baseline, knee) -> str:
-    if not front:
-        return '<h2>Pareto front</h2><p class="note">The front is empty: no feasible complete trial.</p>'
-    head = ["trial", "recipe"]
-    for name, direction in objectives:
-        head += [axis_label(name, direction), f"{name} / baseline"]
-    head.append("feasible")
-    rows = []
-    for r in front:
-        is_knee = knee is not None and r.number == knee.number
-        cells = [f"<td>#{r.number}{' (knee)' if is_knee else ''}</td>",
-                 f"<td>{escape(recipe_summary(r.recipe or {}))}</td>"]
-        for name, _ in objectives:
-            value = objective_value(r, name)
-            shown = fmt(name, value)
-            cells.append(f'<td class="num">{escape(shown)}</td>')
-            cells.append(f'<td class="num">{escape(fmt_ratio(ratio_to_baseline(r, name, baseline)))}</td>')
-        feasible = {True: "yes", False: "no"}.get(r.feasible, "n/a")
-        cells.append(f"<td>{feasible}</td>")
-        attrs = f'id="trial-{r.number}"' + (' class="knee"' if is_knee else "")
-        rows.append(f"<tr {attrs}>{''.join(cells)}</tr>")
-    header = "".join(f"<th>{escape(h)}</th>" for h in head)
-    return (f"<h2>Pareto front ({len(front)} trial{'s' if len(front) != 1 else ''})</h2>"
-            f"<table><tr>{header}</tr>{''.join(rows)}</table>")
-
-
-def _failures(records) -> str:
-    failed = [r for r in records if r.state == "failed"]
-    if not failed:
-        return ""
-    groups: dict[str, list[int]] = {}
-    for r in failed:
-        groups.setdefault(str(r.reason) if r.reason else "no reason recorded", []).append(r.number)
-    items = "".join(
-        f"<li>{escape(reason)} <span class=\"muted\">(trial{'s' if len(nums) > 1 else ''} "
-        f"{escape(', '.join(f'#{n}' for n in nums))})</span></li>"
-        for reason, nums in groups.items()
-    )
-    return f"<h2>Failed trials ({len(failed)})</h2><ul>{items}</ul>"
-
+    return "\n".join(p for p in parts if p)

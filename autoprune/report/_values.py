@@ -24,11 +24,6 @@ def _measure(name: str) -> Measure | None:
     return MEASURES.get(name)
 
 
-def _in_points(name: str) -> bool:
-    m = _measure(name)
-    return m is not None and m.in_points
-
-
 def check_objectives(objectives: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Validate ``(name, direction)`` pairs; directions are ``min`` or ``max``."""
     out = [tuple(o) for o in objectives]
@@ -50,46 +45,6 @@ def objective_value(record: TrialRecord, name: str) -> float:
     return number((record.measures or {}).get(name))
 
 
-def baseline_value(baseline: Mapping[str, Any], name: str) -> float:
-    """Where the dense model sits on objective ``name`` (ratios are 1, drops and sparsity 0)."""
-    m = _measure(name)
-    if m is None:
-        return math.nan
-    if m.dense is not None:
-        return m.dense
-    return number(baseline.get(m.baseline)) if m.baseline else math.nan
-
-
-def ratio_to_baseline(record: TrialRecord, name: str, baseline: Mapping[str, Any]) -> float:
-    """The objective over the baseline's; NaN where no ratio makes sense (drops, sparsity)."""
-    value = objective_value(record, name)
-    m = _measure(name)
-    if m is not None and m.kind == "ratio":
-        return value
-    key = m.baseline if m is not None and m.dense is None else None
-    if key is None:
-        return math.nan
-    base = number(baseline.get(key))
-    if key == "latency_ms":
-        # latency is compared with the dense model timed in the trial's own process
-        own = number((record.measures or {}).get("baseline_latency_ms"))
-        if finite(own) and own > 0:
-            base = own
-    if not (finite(base) and base != 0):
-        return math.nan
-    return value / base
-
-
-def scale(name: str, value: float) -> float:
-    """Value as plotted and tabulated (fractions in percent)."""
-    return value * 100.0 if _in_points(name) else value
-
-
-def axis_label(name: str, direction: str | None = None) -> str:
-    m = _measure(name)
-    return m.label(direction) if m is not None else Measure(name, "count", None, "").label(direction)
-
-
 def fmt(name: str, value: Any) -> str:
     """One cell of a table: ``n/a`` for missing, percent for fractions, commas for counts."""
     v = number(value)
@@ -101,10 +56,6 @@ def fmt(name: str, value: Any) -> str:
     if (m is not None and m.kind == "count" and m.objective) or (v.is_integer() and abs(v) >= 1000):
         return f"{v:,.0f}"
     return f"{v:.4g}"
-
-
-def fmt_ratio(value: float) -> str:
-    return f"{value:.3g}\u00d7" if finite(value) else "n/a"
 
 
 def recipe_summary(recipe: Mapping[str, Any]) -> str:

@@ -200,6 +200,7 @@ def write_run_report(result: SearchResult) -> Path:
         objectives=[(o.name, o.direction) for o in result.space.objectives], baseline=result.baseline,
         hypervolume_history=hypervolume_over_trials(result), hypervolume=result.hypervolume,
         knee_number=result.knee.number if result.knee else None, title=f"autoprune search: {result.study_name}",
+        constraints=result.space.constraints, latency=result.space.latency, task=result.space.task,
     )
 
 
