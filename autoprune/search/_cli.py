@@ -57,6 +57,15 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--output", type=Path, required=True)
     e.set_defaults(handler=_export)
 
+    t = sub.add_parser("trials", help="every trial of a run as a table (or CSV)",
+                       description="Every trial of a run: state, recipe, objectives and why a trial stopped. "
+                       "--csv prints one row per trial with every recipe field and measure (the columns of "
+                       "trials.csv); with pandas installed, optuna.load_study(...).trials_dataframe() reads "
+                       "the same study.")
+    t.add_argument("run_dir", type=Path)
+    t.add_argument("--csv", action="store_true", help="CSV on stdout instead of the table")
+    t.set_defaults(handler=_trials)
+
     r = sub.add_parser("report", help="write the HTML report of a run")
     r.add_argument("run_dir", type=Path)
     r.set_defaults(handler=_report)
@@ -108,8 +117,43 @@ def _pareto(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run
 
-    path = open_run(args.run_dir).export(args.trial, args.format, args.output)
-    print(f"exported trial {args.trial} as {args.format} to {path} (outputs checked against the trial's model)")
+    from autoprune.export import KEEPS_SPARSITY, dense_export_size, format_bytes
+
+    result = open_run(args.run_dir)
+    path = result.export(args.trial, args.format, args.output)
+    size = path.stat().st_size
+    task = result.task()
+    dense = dense_export_size(task, args.format, task.name)
+    print(f"exported trial {args.trial} as {args.format} to {path}: {format_bytes(size)}, "
+          f"x{size / dense:.2f} of the dense model as {args.format} ({format_bytes(dense)}); "
+          f"outputs checked against the trial's model")
+    granularity = result.trial(args.trial).recipe.get("granularity")
+    if args.format not in KEEPS_SPARSITY and granularity in ("unstructured", "nm"):
+        print(f"note: {args.format} stores every weight dense, so this {granularity} model's zeros take "
+              f"full space; --format state_dict keeps them packed.")
+    return 0
+
+
+def _trials(args: argparse.Namespace) -> int:
+    from autoprune.search._records import trials_csv
+    from autoprune.search._result import open_run
+
+    result = open_run(args.run_dir)
+    if args.csv:
+        sys.stdout.write(trials_csv(result.trials))
+        return 0
+    names = [o.name for o in result.space.objectives]
+    header = ["trial", "state", "feasible", "recipe", *names, "steps", "seconds", "reason"]
+    rows = []
+    for r in result.trials:
+        feasible = "" if r.feasible is None else ("yes" if r.feasible else "no")
+        rows.append([str(r.number), r.state, feasible, r.summary() if r.recipe else "-",
+                     *(_fmt(r.measures.get(n)) for n in names), str(len(r.curve)), f"{r.seconds:.1f}",
+                     r.reason or ""])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     return 0
 
 

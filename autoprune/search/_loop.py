@@ -252,6 +252,7 @@ class SearchLoop:
         decision = self.trial_pruner.decide(current, self.history)
         if decision.stop:
             running.stop_reason = decision.reason
+        _study.store_curve(self.study, number, [[step, value]])  # after the pruner's own report; live in the dashboard
         emit(self.callbacks, TrialDecided(number, step, decision.stop, decision.reason))
         return decision.stop
 
@@ -269,6 +270,7 @@ class SearchLoop:
         trial = running.trial
         result = outcome.result
         curve = [[s, v] for s, v in (result.curve if result else running.curve)]
+        _study.store_curve(study, outcome.number, curve)  # before the tell: a finished trial is read-only
         for key, value in ((rec.CURVE, curve), (rec.WORKER, outcome.worker),
                            (rec.SECONDS, round(outcome.seconds, 3)), (rec.ATTEMPTS, outcome.attempts)):
             trial.set_user_attr(key, value)
@@ -288,14 +290,15 @@ class SearchLoop:
         else:
             measures = result.measures()
             trial.set_user_attr(rec.MEASURES, _finite(measures))
-            for i, violation in enumerate(constraint_violations(self.space, measures)):
-                trial.set_constraint(str(self.space.constraints[i]), violation)
+            _study.store_constraints(trial, [str(c) for c in self.space.constraints],
+                                     constraint_violations(self.space, measures))
             if self._joins_front(outcome.number, result.recipe, measures):  # only front members keep a model
                 self._save_model(outcome.number, result)
             self._store_latencies(trial)
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         now = self._write_records(study)
         record = now.trial(outcome.number)
+        _study.store_curves_figure(study, now.trials)
         self.history.append(self._history(record))
         st = executor.status()
         emit(self.callbacks, TrialFinished(record, now, self.space.budget.trials, st["queued"], st["running"]))
