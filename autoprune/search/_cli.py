@@ -26,23 +26,27 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("search", help="search pruning recipes; the Pareto front is the answer")
     s.add_argument("space", nargs="?", default=None, help="search space YAML (default: search_spaces/default.yaml)")
-    s.add_argument("--task", default=None, help="override the space's task")
-    s.add_argument("--trials", type=int, default=None, help="override the trial budget")
-    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--task", default=None, help="override the space's task (default: the space's)")
+    s.add_argument("--trials", type=int, default=None, help="override the trial budget (default: the space's; 16 in default.yaml)")
+    s.add_argument("--seed", type=int, default=None, help="seed of the sampler, trials and data (default: the space's)")
     s.add_argument("--out", type=Path, default=None, help="run directory (default autoprune-runs/<study>)")
     s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory)")
-    s.add_argument("--backend", default=None, help=_names(BACKENDS))
-    s.add_argument("--sampler", default=None, help=samplers)
-    s.add_argument("--trial-pruner", default=None, help=_names(TRIAL_PRUNERS))
+    s.add_argument("--backend", default=None, help=f"{_names(BACKENDS)} (default: the space's)")
+    s.add_argument("--sampler", default=None, help=f"{samplers} (default: the space's)")
+    s.add_argument("--trial-pruner", default=None, help=f"{_names(TRIAL_PRUNERS)} (default: the space's)")
     s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
     s.add_argument("--executor", default=None, help=f"{_names(EXECUTORS)} (default: the space's, else local; ray when --workers > 1)")
     s.add_argument("--workers", type=int, default=None, help="trials at once (Ray; default 1)")
     s.add_argument("--address", default=None, help="Ray cluster address (else $RAY_ADDRESS or a local Ray)")
-    s.add_argument("--cpus-per-trial", type=float, default=None)
-    s.add_argument("--gpus-per-trial", type=float, default=None)
+    s.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs per trial, also its torch threads (default: the space's, else 1)")
+    s.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per trial (default: the space's, else 0)")
     s.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
-    s.add_argument("--tracker", default="auto", help=f"{_names(TRACKERS)} (auto: Neptune when installed)")
-    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument("--tracker", default="auto",
+                   help=f"{_names(TRACKERS)}; several separated by commas, e.g. mlflow,neptune "
+                   "(auto: Neptune when installed)")
+    s.add_argument("--quiet", action="store_true",
+                   help="no progress lines (on a terminal, progress bars; in a file or a pipe, a line per trial)")
     s.set_defaults(handler=_search)
 
     p = sub.add_parser("pareto", help="show the Pareto front of a run")
@@ -53,7 +57,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="export a trial's pruned model")
     e.add_argument("run_dir", type=Path)
     e.add_argument("--trial", type=int, required=True)
-    e.add_argument("--format", default="state_dict", help="state_dict | torch_export | onnx")
+    e.add_argument("--format", default="state_dict",
+                   help="state_dict | torch_export | onnx (only state_dict keeps unstructured and N:M sparsity packed)")
     e.add_argument("--output", type=Path, required=True)
     e.set_defaults(handler=_export)
 

@@ -25,7 +25,9 @@ from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search import _study
 from autoprune.search._baseline import search_baseline
+from autoprune.baseline import baseline_cache_path
 from autoprune.search._events import (
+    BaselineEpoch,
     BaselineReady,
     SearchCallback,
     SearchFinished,
@@ -166,12 +168,14 @@ class SearchLoop:
         status = "failed"
         executor: Executor | None = None
         try:
-            baseline, self.base_measures = search_baseline(study, self.task, self.space)
+            baseline, self.base_measures = search_baseline(
+                study, self.task, self.space, on_epoch=lambda done, total: emit(self.callbacks, BaselineEpoch(done, total)))
             self.trial_pruner = self._trial_pruner(self.space.min_accuracy(self.base_measures["accuracy"]))
             self._write_run_file()
             backend = BACKENDS.get(self.space.backend)(study, self.space, history=trials)
             executor = self._executor(trials)
-            emit(self.callbacks, BaselineReady(self.base_measures))
+            emit(self.callbacks, BaselineReady(self.base_measures, cached=baseline.cached,
+                                               path=str(baseline_cache_path(self.task, self.space.seed))))
             self._load_history(study)
             executor.start(baseline, self.task)
             self._loop(handle, backend, executor, rerun)
@@ -221,7 +225,8 @@ class SearchLoop:
                 if rerun_of is not None:
                     trial.set_user_attr(_study.RERUN_OF, rerun_of)
                 self.running[trial.number] = _Running(trial, recipe)
-                emit(self.callbacks, TrialStarted(trial.number, recipe, rerun_of))
+                emit(self.callbacks, TrialStarted(trial.number, recipe, rerun_of,
+                                                  timing_of(recipe).training_epochs(recipe, self.task)))
                 executor.submit(self._job(trial.number, recipe))
             if executor.pending() == 0:
                 break
