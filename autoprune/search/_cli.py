@@ -123,6 +123,7 @@ def _export(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run
 
     from autoprune.export import KEEPS_SPARSITY, dense_export_size, format_bytes
+    from autoprune.pruning import granularity_of
 
     result = open_run(args.run_dir)
     path = result.export(args.trial, args.format, args.output)
@@ -132,9 +133,9 @@ def _export(args: argparse.Namespace) -> int:
     print(f"exported trial {args.trial} as {args.format} to {path}: {format_bytes(size)}, "
           f"x{size / dense:.2f} of the dense model as {args.format} ({format_bytes(dense)}); "
           f"outputs checked against the trial's model")
-    granularity = result.trial(args.trial).recipe.get("granularity")
-    if args.format not in KEEPS_SPARSITY and granularity in ("unstructured", "nm"):
-        print(f"note: {args.format} stores every weight dense, so this {granularity} model's zeros take "
+    recipe = result.trial(args.trial).recipe_obj
+    if args.format not in KEEPS_SPARSITY and granularity_of(recipe).packed:  # zeros kept, not removed
+        print(f"note: {args.format} stores every weight dense, so this {recipe.granularity} model's zeros take "
               f"full space; --format state_dict keeps them packed.")
     return 0
 
