@@ -26,7 +26,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except where there is none to show (flags, None)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False, [], argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+        default = action.default
+        # identity, not equality: a default of 0 is shown, False (a flag) is not
+        if default is None or default is False or default == [] or default is argparse.SUPPRESS \
+                or "%(default)" in (action.help or ""):
             return action.help or ""
         if "default" in (action.help or ""):  # the help already says it in words
             return action.help or ""
@@ -59,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     trial = sub.add_parser("trial", help="prune, fine-tune and measure one recipe")
     trial.add_argument("--task", default="digits-mlp", help="built-in name, pkg.mod:attr or file.py:attr")
     trial.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe fields")
-    trial.add_argument("--seed", type=int, default=0)
+    trial.add_argument("--seed", type=int, default=0, help="seed of the baseline, the trial and the data order")
     trial.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
     trial.add_argument("--out", type=Path, default=None, help="write result.json and model.pt here")
-    trial.add_argument("--threads", type=int, default=1, help="torch threads for latency (default 1)")
+    trial.add_argument("--threads", type=int, default=1, help="torch threads for latency")
     trial.add_argument("--json", action="store_true", help="print one JSON object")
     trial.set_defaults(handler=_trial)
 
@@ -81,6 +84,7 @@ def quiet_third_party() -> None:
     """
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # "Creating initial MLflow database tables..."
     os.environ.setdefault("RAY_LOGGER_LEVEL", "warning")  # "Started a local Ray instance." and its banner
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # the same, where mlflow is already imported
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the MLflow store's migrations
     # core flaml warns that its AutoML part is absent; autoprune uses flaml.tune only
     warnings.filterwarnings("ignore", message="flaml.automl is not available")

@@ -79,12 +79,14 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
     return output
 
 
-def dense_export_size(task: Task, format: str, task_name: str) -> int:
+def dense_export_size(task: Task, format: str, task_name: str, directory: Path | None = None) -> int:
     """Bytes of the task's dense model exported in ``format``: the reference a pruned
     export's size is compared with (dense tensors: the size depends on the shapes only,
-    so an untrained model of the task measures the same as the baseline).
+    so an untrained model of the task measures the same as the baseline). The scratch
+    file goes to a temporary folder in ``directory`` (e.g. beside the real export) and is
+    removed.
     """
-    with tempfile.TemporaryDirectory(prefix="autoprune-dense-") as d:
+    with tempfile.TemporaryDirectory(prefix=".autoprune-dense-", dir=directory) as d:
         path = export_model(task.build_model(), task, format=format, output=Path(d) / f"dense{_SUFFIX.get(format, '')}",
                             recipe=Recipe(), task_name=task_name)
         return path.stat().st_size

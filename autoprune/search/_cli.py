@@ -56,10 +56,10 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("export", help="export a trial's pruned model")
     e.add_argument("run_dir", type=Path)
-    e.add_argument("--trial", type=int, required=True)
+    e.add_argument("--trial", type=int, required=True, help="trial number (a Pareto front member: autoprune pareto RUN)")
     e.add_argument("--format", default="state_dict",
                    help="state_dict | torch_export | onnx (only state_dict keeps unstructured and N:M sparsity packed)")
-    e.add_argument("--output", type=Path, required=True)
+    e.add_argument("--output", type=Path, required=True, help="file to write")
     e.set_defaults(handler=_export)
 
     t = sub.add_parser("trials", help="every trial of a run as a table (or CSV)",
@@ -129,7 +129,7 @@ def _export(args: argparse.Namespace) -> int:
     path = result.export(args.trial, args.format, args.output)
     size = path.stat().st_size
     task = result.task()
-    dense = dense_export_size(task, args.format, task.name)
+    dense = dense_export_size(task, args.format, task.name, directory=path.parent)
     print(f"exported trial {args.trial} as {args.format} to {path}: {format_bytes(size)}, "
           f"x{size / dense:.2f} of the dense model as {args.format} ({format_bytes(dense)}); "
           f"outputs checked against the trial's model")

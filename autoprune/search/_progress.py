@@ -75,6 +75,7 @@ class LiveProgress(ProgressPrinter):
             self._baseline_bar = self._bar(total=event.epochs, desc=f"{self._baseline}: training", unit="epoch",
                                            leave=False)
         self._baseline_bar.update(event.epoch - self._baseline_bar.n)
+        self._baseline_bar.refresh()  # epochs are seconds to hours apart: show each one
 
     def on_baseline_ready(self, event: BaselineReady) -> None:
         if self._baseline_bar is not None:

@@ -1,0 +1,52 @@
+"""What the study stores for Optuna's tools: curves as intermediate values, constraints
+where optuna-dashboard reads them, objective names."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from autoprune.search import _study
+from autoprune.search._records import TrialRecord
+
+
+def _study_of(directions: int) -> optuna.Study:
+    return optuna.create_study(directions=["maximize"] * directions, storage=optuna.storages.InMemoryStorage())
+
+
+def test_a_multi_objective_trial_keeps_its_curve_as_intermediate_values():
+    study = _study_of(3)
+    trial = study.ask()
+    _study.store_curve(study, trial.number, [[0, 0.5], [1, 0.9], [2, float("nan")]])
+    _study.store_curve(study, trial.number, [[1, 0.1], [2, 0.95]])  # a step already stored stays
+    assert study.trials[0].intermediate_values == {0: 0.5, 1: 0.9, 2: 0.95}
+
+
+def test_an_optuna_pruners_report_is_left_as_it_is():
+    study = _study_of(1)
+    trial = study.ask()
+    trial.report(-0.5, 0)  # e.g. a minimised objective reports the negated accuracy
+    _study.store_curve(study, trial.number, [[0, 0.5], [1, 0.9]])
+    assert study.trials[0].intermediate_values == {0: -0.5, 1: 0.9}
+
+
+def test_constraints_are_named_for_optuna_and_listed_for_the_dashboard():
+    study = _study_of(2)
+    trial = study.ask()
+    _study.store_constraints(trial, ["accuracy_drop <= 0.02", "latency_ms <= 2"], [-0.01, 0.5])
+    frozen = study.trials[0]
+    assert frozen.system_attrs["constraints"] == [-0.01, 0.5]
+    assert frozen.system_attrs["constraints:latency_ms <= 2"] == 0.5
+
+
+def test_the_curves_figure_is_stored_for_multi_objective_studies_only():
+    pytest.importorskip("optuna_dashboard")
+    pytest.importorskip("plotly")
+    records = [TrialRecord(0, "complete", {}, curve=[[0, 0.5], [1, 0.9]]),
+               TrialRecord(1, "pruned", {}, curve=[[0, 0.2]])]
+    single, multi = _study_of(1), _study_of(2)
+    assert not _study.store_curves_figure(single, records)
+    assert _study.store_curves_figure(multi, records)
+    attrs = multi._storage.get_study_system_attrs(multi._study_id)
+    text = "".join(v for k, v in sorted(attrs.items()) if k.startswith("dashboard:plot_data:finetune-curves"))
+    assert '"trial 1 (stopped)"' in text and '"trial 0"' in text
