@@ -190,6 +190,6 @@ def store_curves_figure(study: optuna.Study, records: Sequence[rec.TrialRecord])
             line={"dash": "dot", "color": "#bbbbbb"} if stopped else {},
         ))
     figure.update_layout(title="Fine-tune curves: accuracy after pruning (step 0) and each epoch",
-                         xaxis_title="fine-tune step", yaxis_title="accuracy", template="plotly_white")
+                         xaxis={"title": "fine-tune step", "dtick": 1}, yaxis_title="accuracy", template="plotly_white")
     save_plotly_graph_object(study, figure, graph_object_id=CURVES_FIGURE)
     return True

@@ -10,7 +10,7 @@ MLflow 3 uses by default (its file store ``./mlruns`` is legacy), with artifacts
 
     mlflow ui --backend-store-uri sqlite:///<run_dir>/mlflow.db
 
-The experiment is ``MLFLOW_EXPERIMENT_NAME`` when set, else the study's name.
+The experiment is ``MLFLOW_EXPERIMENT_NAME`` when set, else ``autoprune/<study name>``.
 
 Layout::
 
@@ -69,7 +69,7 @@ class MlflowTracker(Tracker):
         run_dir: the search's run directory (home of the default store).
         tracking_uri: where to log; default ``MLFLOW_TRACKING_URI``, else
             :func:`default_tracking_uri` of ``run_dir``.
-        experiment: experiment name; default ``MLFLOW_EXPERIMENT_NAME``, else the study's.
+        experiment: experiment name; default ``MLFLOW_EXPERIMENT_NAME``, else ``autoprune/<study>``.
         name: the parent run's name (default: the study's name).
         tags: tags of the parent run.
 
@@ -105,7 +105,8 @@ class MlflowTracker(Tracker):
     # -- the parent run ----------------------------------------------------------
     def start(self, *, run_dir: Path, space: dict[str, Any], args: dict[str, Any], versions: dict[str, Any]) -> None:
         study = str(space.get("name") or Path(run_dir).name)
-        experiment_id = self._experiment_id = self._experiment(self.experiment or study)
+        # "autoprune/<study>": a study named "default" is not mistaken for MLflow's Default
+        experiment_id = self._experiment_id = self._experiment(self.experiment or f"autoprune/{study}")
         key = str(Path(run_dir).resolve())
         if args.get("resume"):
             found = self.client.search_runs([experiment_id], filter_string=f"tags.`{_RUN_DIR_TAG}` = '{_quote(key)}'",
@@ -117,7 +118,7 @@ class MlflowTracker(Tracker):
                 self._hv_step = max((m.step for m in runs), default=-1)
                 return
         tags = {_RUN_DIR_TAG: key, "autoprune.study": study, "mlflow.note.content": _note(study, key),
-                **{f"autoprune.tag.{t}": "true" for t in self.tags}}
+                **_SOURCE, **{f"autoprune.tag.{t}": "true" for t in self.tags}}
         run = self.client.create_run(experiment_id, run_name=self.name or study, tags=tags)
         self.parent_id = run.info.run_id
         params = {**_flat("space", space), **_flat("args", args), **_flat("versions", versions)}
@@ -131,7 +132,9 @@ class MlflowTracker(Tracker):
             return found.experiment_id
         # a local store keeps its artifacts beside it, not in ./mlruns of the working directory
         location = (self.run_dir / "mlartifacts").resolve().as_uri() if self.local else None
-        return self.client.create_experiment(name, artifact_location=location)
+        # the UI opens a "model training" experiment on its runs, not on GenAI traces
+        return self.client.create_experiment(name, artifact_location=location,
+                                             tags={"mlflow.experimentKind": "custom_model_development"})
 
     def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -189,7 +192,10 @@ class MlflowTracker(Tracker):
         end = _now_ms()
         start = end - int(1000 * float(record.get("seconds") or 0.0))
         tags = {"mlflow.parentRunId": parent, "state": state, "trial": str(number),
-                "worker": str(record.get("worker") or "")}
+                "worker": str(record.get("worker") or ""), **_SOURCE}
+        summary = _summary(record.get("recipe") or {})
+        if summary:  # the run's description: the recipe in one line
+            tags["mlflow.note.content"] = summary
         if record.get("reason"):
             tags["reason"] = str(record["reason"])[:5000]
         if record.get("feasible") is not None:
@@ -215,6 +221,30 @@ class MlflowTracker(Tracker):
         if self.parent_id is None:
             raise RuntimeError("MlflowTracker: start() was not called or finish() already was.")
         return self.parent_id
+
+
+def _source() -> dict[str, str]:
+    """Who ran it and with what: the UI's "Created by" and "Source"."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name (a container without one)
+        user = ""
+    return {"mlflow.source.name": "autoprune search", "mlflow.source.type": "LOCAL",
+            **({"mlflow.user": user} if user else {})}
+
+
+_SOURCE = _source()
+
+
+def _summary(recipe: Mapping[str, Any]) -> str:
+    from autoprune.recipe import Recipe
+
+    try:
+        return Recipe.from_dict(dict(recipe)).summary()
+    except Exception:  # noqa: BLE001 - a recipe of another version: the params still say it all
+        return ""
 
 
 def _now_ms() -> int:

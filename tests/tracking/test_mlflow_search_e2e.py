@@ -44,7 +44,7 @@ def test_search_with_mlflow_tracker_reads_back(tmp_path, monkeypatch, capsys):
     assert "Creating initial MLflow database tables" not in err and "ExperimentalWarning" not in err
 
     client = MlflowClient(f"sqlite:///{run / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("tiny")
+    experiment = client.get_experiment_by_name("autoprune/tiny")
     parents = client.search_runs([experiment.experiment_id], filter_string="attributes.run_name = 'tiny'")
     assert len(parents) == 1
     parent = parents[0]

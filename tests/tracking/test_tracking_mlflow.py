@@ -58,7 +58,7 @@ def test_a_search_is_a_parent_run_with_one_nested_child_run_per_trial(tmp_path: 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     parent = client.get_run(parent_id)
     assert parent.info.status == "FINISHED" and parent.info.run_name == "demo"
-    assert client.get_experiment(parent.info.experiment_id).name == "demo"
+    assert client.get_experiment(parent.info.experiment_id).name == "autoprune/demo"
     assert parent.data.params["space.budget.trials"] == "3" and parent.data.params["args.resume"] == "False"
     assert parent.data.params["versions.torch"] == "2.13.0"
     assert parent.data.metrics["baseline.accuracy"] == pytest.approx(0.976)
@@ -76,7 +76,7 @@ def test_a_search_is_a_parent_run_with_one_nested_child_run_per_trial(tmp_path: 
     assert done.data.params["granularity"] == "channel" and done.data.params["sparsity"] == "0.5"
     assert done.data.metrics["accuracy"] == pytest.approx(0.95) and "latency_ms" not in done.data.metrics
     assert done.data.tags["state"] == "complete" and done.data.tags["worker"] == "host:1"
-    assert done.data.tags["feasible"] == "true"
+    assert done.data.tags["feasible"] == "true" and done.data.tags["mlflow.note.content"].startswith("channel 0.50")
     assert stopped.data.tags["state"] == "pruned" and stopped.data.tags["reason"] == "stopped at step 1"
     curve = client.get_metric_history(done.info.run_id, "finetune.accuracy")
     assert [(m.step, m.value) for m in curve] == [(0, 0.5), (1, 0.9), (2, 0.95)]
