@@ -275,7 +275,8 @@ class SearchLoop:
         trial = running.trial
         result = outcome.result
         curve = [[s, v] for s, v in (result.curve if result else running.curve)]
-        _study.store_curve(study, outcome.number, curve)  # before the tell: a finished trial is read-only
+        _study.store_curve(study, outcome.number, curve,  # before the tell: a finished trial is read-only
+                           state=result.status if result is not None else TrialStatus.FAILED)
         for key, value in ((rec.CURVE, curve), (rec.WORKER, outcome.worker),
                            (rec.SECONDS, round(outcome.seconds, 3)), (rec.ATTEMPTS, outcome.attempts)):
             trial.set_user_attr(key, value)

@@ -126,20 +126,31 @@ def tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
     return finished, failed
 
 
-def store_curve(study: optuna.Study, number: int, curve: Sequence[Sequence[float]]) -> None:
-    """A running trial's fine-tune curve as its intermediate values (step: fine-tune step).
+def store_curve(study: optuna.Study, number: int, curve: Sequence[Sequence[float]],
+                state: TrialStatus | None = None) -> bool:
+    """A trial's fine-tune curve as its intermediate values (step: fine-tune step), which
+    optuna-dashboard lists on the trial's page and plots for a single-objective study.
 
-    ``Trial.report`` refuses multi-objective studies (Optuna's pruners cannot use them),
-    but the storage keeps intermediate values for any trial, and optuna-dashboard shows
-    them on the trial's page; no sampler reads them, so the search is unchanged. A step
-    already reported (by an Optuna pruner, through ``Trial.report``) is left as it is.
+    ``state`` is the trial's final state, or None while it runs. In a single-objective
+    study the curve is stored as it comes (a step already reported by an Optuna pruner
+    through ``Trial.report`` is left as it is). A multi-objective study gets the curve of a
+    COMPLETE or FAILED trial only, when it finishes: Optuna's TPE ranks a PRUNED trial by
+    its last intermediate value against ``study.direction``, which a multi-objective study
+    does not have (``Trial.report`` is refused there for that reason), so a stopped
+    trial's curve stays in its ``curve`` user attribute and the curves figure.
+
+    Returns:
+        Whether the curve was stored.
     """
+    if len(study.directions) > 1 and state not in (TrialStatus.COMPLETE, TrialStatus.FAILED):
+        return False
     storage = study._storage  # the storage of this study (``Study`` exposes no other handle)
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
     known = storage.get_trial(trial_id).intermediate_values
     for step, value in curve:
         if int(step) not in known and math.isfinite(float(value)):
             storage.set_trial_intermediate_value(trial_id, int(step), float(value))
+    return True
 
 
 # The key optuna-dashboard 0.21 reads constraints from (``constraints_func``'s list);
