@@ -102,6 +102,7 @@ def test_resume_continues_the_same_parent_run(tmp_path: Path) -> None:
 
 
 def test_mlflow_tracking_uri_is_honoured(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # such a store keeps its artifacts where MLflow puts them: ./mlruns
     store = tmp_path / "elsewhere.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "team")
