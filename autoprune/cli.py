@@ -84,6 +84,8 @@ def quiet_third_party() -> None:
     """
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # "Creating initial MLflow database tables..."
     os.environ.setdefault("RAY_LOGGER_LEVEL", "warning")  # "Started a local Ray instance." and its banner
+    # the local instance autoprune starts keeps Ray's token authentication on: no need to say so
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # the same, where mlflow is already imported
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the MLflow store's migrations
     # core flaml warns that its AutoML part is absent; autoprune uses flaml.tune only

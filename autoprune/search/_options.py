@@ -40,7 +40,7 @@ class RunOptions:
         tracker: a name in :data:`autoprune.registry.TRACKERS` (``mlflow``, ``neptune``, ``none``,
             ``auto``: Neptune when its client is installed) or a
             :class:`~autoprune.tracking.Tracker` object.
-        progress: print a progress line after every trial.
+        progress: show progress: bars on a terminal, else a line after every trial.
         data_dir: data directory for tasks that read files.
         max_attempts: runs of a trial whose worker died before it is FAILED.
         latency_memo: latencies measured so far in this process, reused for models of the

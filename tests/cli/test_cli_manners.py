@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
@@ -82,3 +83,21 @@ def test_live_progress_draws_bars_and_prints_stop_decisions():
     assert "trial 0 channel 0.50" in text and "acc 0.6100" in text  # the trial's bar
     assert "trial 0 stopped at step 0: 0.61 at step 0 is below the 25th percentile\n" in text
     assert "search:" in text and "/4" in text  # the search bar, out of the budget
+
+
+def test_third_party_chatter_is_hidden_unless_verbose(monkeypatch):
+    import logging
+    import warnings
+
+    from autoprune.cli import quiet_third_party
+
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    monkeypatch.delenv("RAY_LOGGER_LEVEL", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_third_party()
+        warnings.warn("flaml.automl is not available. Please install flaml[automl] to enable AutoML functionalities.")
+        warnings.warn("something else")
+    assert [str(w.message) for w in caught] == ["something else"]
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING" and os.environ["RAY_LOGGER_LEVEL"] == "warning"
+    assert not logging.getLogger("mlflow.store.db.utils").isEnabledFor(logging.INFO)
