@@ -12,6 +12,8 @@ _EXTRAS = {
     "ray": "ray",
     "flaml": "flaml",
     "neptune": "neptune",
+    "mlflow": "mlflow",
+    "pandas": "pandas",
     "onnx": "onnx",
     "onnxruntime": "onnx",
 }

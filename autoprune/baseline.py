@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from autoprune._paths import cache_dir as default_cache_dir
 from autoprune.tasks import Task
 from autoprune.training import train_epoch
 
-__all__ = ["Baseline", "get_baseline", "train_baseline"]
+__all__ = ["Baseline", "get_baseline", "train_baseline", "baseline_cache_path"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Baseline:
     seed: int
     accuracy: float
     state_dict: dict[str, torch.Tensor]
+    cached: bool = field(default=False, compare=False)  # loaded from the cache, not trained now
     _reference: dict[str, int] | None = field(default=None, repr=False, compare=False)
 
     def reference(self, task: Task) -> dict[str, int]:
@@ -69,13 +70,16 @@ class Baseline:
         }
 
 
-def train_baseline(task: Task, seed: int) -> Baseline:
-    """Train the dense model from a seeded initialisation for ``task.baseline_epochs``."""
+def train_baseline(task: Task, seed: int, on_epoch: Callable[[int, int], None] | None = None) -> Baseline:
+    """Train the dense model from a seeded initialisation for ``task.baseline_epochs``;
+    ``on_epoch(done, total)`` is called after each epoch (progress display)."""
     torch.manual_seed(seed)
     model = task.build_model()
     optimizer = task.make_optimizer(model.parameters(), task.baseline_lr)
     for epoch in range(task.baseline_epochs):
         train_epoch(model, task, optimizer, epoch)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, task.baseline_epochs)
     accuracy = task.evaluate(model)
     return Baseline(
         task_name=task.name,
@@ -86,14 +90,21 @@ def train_baseline(task: Task, seed: int) -> Baseline:
     )
 
 
-def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache: bool = True) -> Baseline:
+def baseline_cache_path(task: Task, seed: int, cache: Path | None = None) -> Path:
+    """The file the baseline of ``(task, seed)`` is cached in."""
+    directory = Path(cache) if cache is not None else default_cache_dir() / "baselines"
+    return directory / f"{_safe(task.name)}-seed{seed}.pt"
+
+
+def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache: bool = True,
+                 on_epoch: Callable[[int, int], None] | None = None) -> Baseline:
     """Load the cached baseline of ``(task, seed)``, or train and cache it.
 
     A cached file whose fingerprint does not match the task (other model, data, epochs)
-    is retrained and replaced, never reused.
+    is retrained and replaced, never reused. ``Baseline.cached`` says which happened;
+    ``on_epoch(done, total)`` follows the training, when there is one.
     """
-    directory = Path(cache) if cache is not None else default_cache_dir() / "baselines"
-    path = directory / f"{_safe(task.name)}-seed{seed}.pt"
+    path = baseline_cache_path(task, seed, cache)
     fingerprint = task.fingerprint()
     if use_cache and path.exists():
         try:
@@ -104,10 +115,10 @@ def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache:
             if data.get("format") == _FORMAT and data.get("fingerprint") == fingerprint:
                 return Baseline(
                     task_name=data["task_name"], fingerprint=fingerprint, seed=seed,
-                    accuracy=float(data["accuracy"]), state_dict=data["state_dict"],
+                    accuracy=float(data["accuracy"]), state_dict=data["state_dict"], cached=True,
                 )
             log.warning("cached baseline %s does not match task %s; retraining", path, task.name)
-    baseline = train_baseline(task, seed)
+    baseline = train_baseline(task, seed, on_epoch)
     if use_cache:
         with atomic_path(path) as tmp:
             torch.save(baseline.to_file(), tmp)

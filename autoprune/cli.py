@@ -7,7 +7,10 @@ exit status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
+import warnings
 import logging
 import sys
 from pathlib import Path
@@ -19,27 +22,50 @@ from autoprune.errors import AutopruneError, ConfigError
 __all__ = ["main", "build_parser"]
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (flags, None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        default = action.default
+        # identity, not equality: a default of 0 is shown, False (a flag) is not
+        if default is None or default is False or default == [] or default is argparse.SUPPRESS \
+                or "%(default)" in (action.help or ""):
+            return action.help or ""
+        if "default" in (action.help or ""):  # the help already says it in words
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+def _version() -> str:
+    from autoprune import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="autoprune", description="AutoML pruning search for PyTorch models."
+        prog="autoprune", description="AutoML pruning search for PyTorch models.", formatter_class=HelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"autoprune {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log progress details, and the messages of torch, ONNX, MLflow, Neptune, Ray and FLAML")
     parser.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
         help="import a module (pkg.module) or file (path/to/file.py) that registers criteria, "
         "granularities, ... before anything is resolved; repeatable",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=HelpFormatter)  # type: ignore[method-assign]
 
     sub.add_parser("tasks", help="list the built-in tasks").set_defaults(handler=_tasks)
 
     trial = sub.add_parser("trial", help="prune, fine-tune and measure one recipe")
     trial.add_argument("--task", default="digits-mlp", help="built-in name, pkg.mod:attr or file.py:attr")
     trial.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe fields")
-    trial.add_argument("--seed", type=int, default=0)
+    trial.add_argument("--seed", type=int, default=0, help="seed of the baseline, the trial and the data order")
     trial.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
     trial.add_argument("--out", type=Path, default=None, help="write result.json and model.pt here")
-    trial.add_argument("--threads", type=int, default=1, help="torch threads for latency (default 1)")
+    trial.add_argument("--threads", type=int, default=1, help="torch threads for latency")
     trial.add_argument("--json", action="store_true", help="print one JSON object")
     trial.set_defaults(handler=_trial)
 
@@ -47,6 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_search_commands(sub)
     return parser
+
+
+def quiet_third_party() -> None:
+    """Hide what other libraries print that says nothing about the search (``-v`` keeps it).
+
+    Set before those libraries are imported: MLflow and Ray read their log levels from the
+    environment when they load. The ONNX exporter's lines are hidden by :mod:`autoprune.export`
+    and Neptune's offline "Open in the app" link by the Neptune tracker.
+    """
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # "Creating initial MLflow database tables..."
+    os.environ.setdefault("RAY_LOGGER_LEVEL", "warning")  # "Started a local Ray instance." and its banner
+    # the local instance autoprune starts keeps Ray's token authentication on: no need to say so
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # the same, where mlflow is already imported
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the MLflow store's migrations
+    # core flaml warns that its AutoML part is absent; autoprune uses flaml.tune only
+    warnings.filterwarnings("ignore", message="flaml.automl is not available")
 
 
 def _plugin_specs(argv: Sequence[str] | None) -> list[str]:
@@ -67,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if not args.verbose:
+        quiet_third_party()
     if args.command is None:
         parser.print_help()
         return 2

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -16,9 +19,13 @@ from autoprune.pruning import granularity_of
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model
 
-__all__ = ["EXPORT_FORMATS", "export_model"]
+__all__ = ["EXPORT_FORMATS", "KEEPS_SPARSITY", "export_model", "dense_export_size", "format_bytes"]
 
 EXPORT_FORMATS = ("state_dict", "torch_export", "onnx")
+# Formats whose file shrinks with unstructured / N:M sparsity (packed tensors); the others
+# store every weight dense, zeros included. Channel pruning shrinks every format.
+KEEPS_SPARSITY = ("state_dict",)
+_SUFFIX = {"state_dict": ".pt", "torch_export": ".pt2", "onnx": ".onnx"}  # torch.export.load wants .pt2
 
 
 def _args_kwargs(inputs: Any) -> tuple[tuple, dict]:
@@ -72,6 +79,33 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
     return output
 
 
+def dense_export_size(task: Task, format: str, task_name: str, directory: Path | None = None) -> int:
+    """Bytes of the task's dense model exported in ``format``: the reference a pruned
+    export's size is compared with (dense tensors: the size depends on the shapes only,
+    so an untrained model of the task measures the same as the baseline). The scratch
+    file goes to a temporary folder in ``directory`` (e.g. beside the real export) and is
+    removed.
+    """
+    with tempfile.TemporaryDirectory(prefix=".autoprune-dense-", dir=directory) as d:
+        path = export_model(task.build_model(), task, format=format, output=Path(d) / f"dense{_SUFFIX.get(format, '')}",
+                            recipe=Recipe(), task_name=task_name)
+        return path.stat().st_size
+
+
+def format_bytes(n: float) -> str:
+    """Bytes in B, KiB or MiB.
+
+    Example:
+        >>> format_bytes(1_206_312), format_bytes(900), format_bytes(185_738)
+        ('1.15 MiB', '900 B', '181.4 KiB')
+    """
+    if n < 1024:
+        return f"{int(n)} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 / 1024:.2f} MiB"
+
+
 def _dynamic_batch(args: tuple, kwargs: dict, dim: Any) -> Any:
     if kwargs:
         return {k: {0: dim} for k in kwargs}
@@ -89,13 +123,38 @@ def _export_onnx(model: nn.Module, inputs: Any, path: Path) -> torch.Tensor:
     # the output (same filesystem, so the move cannot fail with EXDEV), then move
     with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".onnx-") as d:
         scratch = Path(d) / "model.onnx"
-        torch.onnx.export(model, args, str(scratch), kwargs=kwargs or None, input_names=names,
-                          output_names=["output"], dynamo=True, external_data=False,
-                          dynamic_shapes=_dynamic_batch(args, kwargs, torch.export.Dim("batch", min=1, max=65536)))
+        with _quiet_exporter():
+            torch.onnx.export(model, args, str(scratch), kwargs=kwargs or None, input_names=names,
+                              output_names=["output"], dynamo=True, external_data=False,
+                              verbose=_verbose(), dynamic_shapes=_dynamic_batch(
+                                  args, kwargs, torch.export.Dim("batch", min=1, max=65536)))
         os.replace(scratch, path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {n: t.numpy() for n, t in zip(names, list(kwargs.values()) if kwargs else args)}
     return torch.from_numpy(session.run(None, feed)[0])
+
+
+def _verbose() -> bool:
+    """``autoprune -v`` (INFO logging) shows the exporter's progress lines and warnings."""
+    return logging.getLogger("autoprune").isEnabledFor(logging.INFO)
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The ONNX exporter's warnings (absent torchvision ops, deprecations) hidden unless verbose:
+    the export is checked against the model right after, which is what the user needs to know."""
+    if _verbose():
+        yield
+        return
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check_close(expected: Any, got: Any, atol: float, format: str) -> None:

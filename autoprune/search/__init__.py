@@ -15,6 +15,7 @@ from autoprune.search import _ray  # noqa: F401  (registers the ray executor; ra
 from autoprune.search import backends  # noqa: F401  (registers the optuna and flaml backends)
 from autoprune.search._api import run_search, search
 from autoprune.search._events import (
+    BaselineEpoch,
     BaselineReady,
     ProgressPrinter,
     ReportWriter,
@@ -27,6 +28,7 @@ from autoprune.search._events import (
     TrialReported,
     TrialStarted,
 )
+from autoprune.search._progress import LiveProgress, make_progress
 from autoprune.search._executors import Executor, ExecutorContext, LocalExecutor, TrialJob, TrialOutcome
 from autoprune.search._options import RunOptions
 from autoprune.search._pareto import (
@@ -57,6 +59,7 @@ __all__ = [
     "ParetoTrialPruner",
     "SearchCallback",
     "SearchStarted",
+    "BaselineEpoch",
     "BaselineReady",
     "TrialStarted",
     "TrialReported",
@@ -64,6 +67,8 @@ __all__ = [
     "TrialFinished",
     "SearchFinished",
     "ProgressPrinter",
+    "LiveProgress",
+    "make_progress",
     "ReportWriter",
     "TrackerCallback",
     "compute_front",

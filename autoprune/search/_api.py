@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import optuna
 
-from autoprune.search._events import ProgressPrinter, ReportWriter, SearchCallback, TrackerCallback
+from autoprune.search._events import ReportWriter, SearchCallback, TrackerCallback
 from autoprune.search._loop import SearchLoop
 from autoprune.search._options import RunOptions
+from autoprune.search._progress import make_progress
 from autoprune.search._result import SearchResult
 from autoprune.search._space import SearchSpace, load_space
 from autoprune.search.trial_pruners import TrialPruner
@@ -88,8 +89,8 @@ def run_search(
     the_tracker = resolve_tracker(options.tracker if tracker is None else tracker, loop.run_dir)
     # the report is written before the tracker uploads it; progress lines come last
     loop.callbacks = [ReportWriter(), *callbacks, TrackerCallback(the_tracker)]
-    if options.progress:
-        loop.callbacks.append(ProgressPrinter())
+    if options.progress:  # bars on a terminal, plain lines in a file or a pipe
+        loop.callbacks.append(make_progress())
     return loop.run()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import optuna
 
@@ -18,10 +18,12 @@ __all__ = ["BASELINE_ATTR", "search_baseline"]
 BASELINE_ATTR = "baseline"  # study user attr: the dense model's measures
 
 
-def search_baseline(study: optuna.Study, task: Task, space: SearchSpace) -> tuple[Baseline, dict[str, float]]:
+def search_baseline(study: optuna.Study, task: Task, space: SearchSpace,
+                    on_epoch: Callable[[int, int], None] | None = None) -> tuple[Baseline, dict[str, float]]:
     """The baseline model and its measures; a resumed study keeps the measures it stored,
-    so every trial of a study is compared with the same dense model."""
-    baseline = get_baseline(task, space.seed)
+    so every trial of a study is compared with the same dense model. ``on_epoch(done,
+    total)`` follows the baseline's training when it is not cached."""
+    baseline = get_baseline(task, space.seed, on_epoch=on_epoch)
     stored = study.user_attrs.get(BASELINE_ATTR)
     if stored is not None:
         return baseline, stored

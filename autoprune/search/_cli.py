@@ -26,23 +26,27 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 
     s = sub.add_parser("search", help="search pruning recipes; the Pareto front is the answer")
     s.add_argument("space", nargs="?", default=None, help="search space YAML (default: search_spaces/default.yaml)")
-    s.add_argument("--task", default=None, help="override the space's task")
-    s.add_argument("--trials", type=int, default=None, help="override the trial budget")
-    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--task", default=None, help="override the space's task (default: the space's)")
+    s.add_argument("--trials", type=int, default=None, help="override the trial budget (default: the space's; 16 in default.yaml)")
+    s.add_argument("--seed", type=int, default=None, help="seed of the sampler, trials and data (default: the space's)")
     s.add_argument("--out", type=Path, default=None, help="run directory (default autoprune-runs/<study>)")
     s.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the run directory)")
-    s.add_argument("--backend", default=None, help=_names(BACKENDS))
-    s.add_argument("--sampler", default=None, help=samplers)
-    s.add_argument("--trial-pruner", default=None, help=_names(TRIAL_PRUNERS))
+    s.add_argument("--backend", default=None, help=f"{_names(BACKENDS)} (default: the space's)")
+    s.add_argument("--sampler", default=None, help=f"{samplers} (default: the space's)")
+    s.add_argument("--trial-pruner", default=None, help=f"{_names(TRIAL_PRUNERS)} (default: the space's)")
     s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
     s.add_argument("--executor", default=None, help=f"{_names(EXECUTORS)} (default: the space's, else local; ray when --workers > 1)")
     s.add_argument("--workers", type=int, default=None, help="trials at once (Ray; default 1)")
     s.add_argument("--address", default=None, help="Ray cluster address (else $RAY_ADDRESS or a local Ray)")
-    s.add_argument("--cpus-per-trial", type=float, default=None)
-    s.add_argument("--gpus-per-trial", type=float, default=None)
+    s.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs per trial, also its torch threads (default: the space's, else 1)")
+    s.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per trial (default: the space's, else 0)")
     s.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
-    s.add_argument("--tracker", default="auto", help=f"{_names(TRACKERS)} (auto: Neptune when installed)")
-    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument("--tracker", default="auto",
+                   help=f"{_names(TRACKERS)}; several separated by commas, e.g. mlflow,neptune "
+                   "(auto: Neptune when installed)")
+    s.add_argument("--quiet", action="store_true",
+                   help="no progress lines (on a terminal, progress bars; in a file or a pipe, a line per trial)")
     s.set_defaults(handler=_search)
 
     p = sub.add_parser("pareto", help="show the Pareto front of a run")
@@ -52,10 +56,20 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("export", help="export a trial's pruned model")
     e.add_argument("run_dir", type=Path)
-    e.add_argument("--trial", type=int, required=True)
-    e.add_argument("--format", default="state_dict", help="state_dict | torch_export | onnx")
-    e.add_argument("--output", type=Path, required=True)
+    e.add_argument("--trial", type=int, required=True, help="trial number (a Pareto front member: autoprune pareto RUN)")
+    e.add_argument("--format", default="state_dict",
+                   help="state_dict | torch_export | onnx (only state_dict keeps unstructured and N:M sparsity packed)")
+    e.add_argument("--output", type=Path, required=True, help="file to write")
     e.set_defaults(handler=_export)
+
+    t = sub.add_parser("trials", help="every trial of a run as a table (or CSV)",
+                       description="Every trial of a run: state, recipe, objectives and why a trial stopped. "
+                       "--csv prints one row per trial with every recipe field and measure (the columns of "
+                       "trials.csv); with pandas installed, optuna.load_study(...).trials_dataframe() reads "
+                       "the same study.")
+    t.add_argument("run_dir", type=Path)
+    t.add_argument("--csv", action="store_true", help="CSV on stdout instead of the table")
+    t.set_defaults(handler=_trials)
 
     r = sub.add_parser("report", help="write the HTML report of a run")
     r.add_argument("run_dir", type=Path)
@@ -108,8 +122,44 @@ def _pareto(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run
 
-    path = open_run(args.run_dir).export(args.trial, args.format, args.output)
-    print(f"exported trial {args.trial} as {args.format} to {path} (outputs checked against the trial's model)")
+    from autoprune.export import KEEPS_SPARSITY, dense_export_size, format_bytes
+    from autoprune.pruning import granularity_of
+
+    result = open_run(args.run_dir)
+    path = result.export(args.trial, args.format, args.output)
+    size = path.stat().st_size
+    task = result.task()
+    dense = dense_export_size(task, args.format, task.name, directory=path.parent)
+    print(f"exported trial {args.trial} as {args.format} to {path}: {format_bytes(size)}, "
+          f"x{size / dense:.2f} of the dense model as {args.format} ({format_bytes(dense)}); "
+          f"outputs checked against the trial's model")
+    recipe = result.trial(args.trial).recipe_obj
+    if args.format not in KEEPS_SPARSITY and granularity_of(recipe).packed:  # zeros kept, not removed
+        print(f"note: {args.format} stores every weight dense, so this {recipe.granularity} model's zeros take "
+              f"full space; --format state_dict keeps them packed.")
+    return 0
+
+
+def _trials(args: argparse.Namespace) -> int:
+    from autoprune.search._records import trials_csv
+    from autoprune.search._result import open_run
+
+    result = open_run(args.run_dir)
+    if args.csv:
+        sys.stdout.write(trials_csv(result.trials))
+        return 0
+    names = [o.name for o in result.space.objectives]
+    header = ["trial", "state", "feasible", "recipe", *names, "steps", "seconds", "reason"]
+    rows = []
+    for r in result.trials:
+        feasible = "" if r.feasible is None else ("yes" if r.feasible else "no")
+        rows.append([str(r.number), r.state, feasible, r.summary() if r.recipe else "-",
+                     *(_fmt(r.measures.get(n)) for n in names), str(len(r.curve)), f"{r.seconds:.1f}",
+                     r.reason or ""])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     return 0
 
 

@@ -12,7 +12,8 @@ trackers are callbacks the CLI or the API attaches, and a user may attach their 
 
     autoprune.run_search(space, callbacks=[Count()])
 
-Events in order: :class:`SearchStarted`, :class:`BaselineReady`, then per trial
+Events in order: :class:`SearchStarted`, :class:`BaselineEpoch` while the baseline
+trains (not when it comes from the cache), :class:`BaselineReady`, then per trial
 :class:`TrialStarted`, :class:`TrialReported` / :class:`TrialDecided` after each
 fine-tune epoch, :class:`TrialFinished`; :class:`SearchFinished` last (also when the
 search failed or was interrupted).
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SearchStarted",
+    "BaselineEpoch",
     "BaselineReady",
     "TrialStarted",
     "TrialReported",
@@ -66,17 +68,32 @@ class SearchStarted:
 
 
 @dataclass(frozen=True)
+class BaselineEpoch:
+    """The dense baseline finished training epoch ``epoch`` of ``epochs`` (it was not cached)."""
+
+    epoch: int
+    epochs: int
+
+
+@dataclass(frozen=True)
 class BaselineReady:
-    """The dense model's measures (accuracy, params, size, FLOPs, latency)."""
+    """The dense model's measures (accuracy, params, size, FLOPs, latency); ``cached``:
+    its weights came from the cache file ``path`` rather than from training now."""
 
     measures: Mapping[str, float]
+    cached: bool = False
+    path: str = ""
 
 
 @dataclass(frozen=True)
 class TrialStarted:
+    """A trial was handed to a worker; it reports after pruning (step 0) and after each of
+    its ``epochs`` fine-tune epochs (when a trial pruner listens)."""
+
     number: int
     recipe: Recipe
     rerun_of: int | None = None
+    epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +140,7 @@ class SearchFinished:
 
 _HOOKS = {
     SearchStarted: "on_search_started",
+    BaselineEpoch: "on_baseline_epoch",
     BaselineReady: "on_baseline_ready",
     TrialStarted: "on_trial_started",
     TrialReported: "on_trial_reported",
@@ -141,6 +159,8 @@ class SearchCallback:
     """
 
     def on_search_started(self, event: SearchStarted) -> None: ...
+
+    def on_baseline_epoch(self, event: BaselineEpoch) -> None: ...
 
     def on_baseline_ready(self, event: BaselineReady) -> None: ...
 
@@ -163,19 +183,41 @@ def emit(callbacks: Sequence[SearchCallback], event: Any) -> None:
 
 
 class ProgressPrinter(SearchCallback):
-    """One line on stderr when the baseline is being prepared and after every trial."""
+    """Plain lines on stderr: the baseline (trained, or loaded from the cache) and one line
+    after every trial. :class:`~autoprune.search._progress.LiveProgress` draws bars instead
+    on a terminal."""
 
     def __init__(self, stream: Any = None) -> None:
         self.stream = stream
+        self._baseline = "dense baseline"
 
     def _print(self, line: str) -> None:
         print(line, file=self.stream or sys.stderr, flush=True)
 
     def on_search_started(self, event: SearchStarted) -> None:
-        # training the baseline takes a while the first time: say what happens
-        self._print(f"dense baseline of {event.task_name} (seed {event.seed}): trained once, then cached")
+        self._baseline = f"dense baseline of {event.task_name} (seed {event.seed})"
+
+    def on_baseline_epoch(self, event: BaselineEpoch) -> None:
+        if event.epoch == 1:  # training the baseline takes a while the first time: say what happens
+            self._print(f"{self._baseline}: training {event.epochs} epochs (cached for later searches)")
+
+    def on_baseline_ready(self, event: BaselineReady) -> None:
+        self._print(self.baseline_line(event))
+
+    def baseline_line(self, event: BaselineReady) -> str:
+        acc = event.measures.get("accuracy", float("nan"))
+        path = event.path
+        home = str(Path.home())
+        if path.startswith(home + "/"):
+            path = "~" + path[len(home):]
+        where = f"loaded from the cache {path}" if event.cached else f"trained and cached in {path}"
+        return f"{self._baseline}: {where}; accuracy {acc:.4f}"
 
     def on_trial_finished(self, event: TrialFinished) -> None:
+        self._print(self.trial_line(event))
+
+    @staticmethod
+    def trial_line(event: TrialFinished) -> str:
         from autoprune.search._result import counts
 
         record, result = event.record, event.result
@@ -187,7 +229,7 @@ class ProgressPrinter(SearchCallback):
                       f" size x{m.get('size_ratio', float('nan')):.2f}")
         elif record.reason:
             detail = f" ({record.reason})"
-        self._print(
+        return (
             f"[{n['complete'] + n['pruned']}/{event.budget or '?'}] trial {record.number} {record.state}: "
             f"{record.summary() if record.recipe else ''}{detail} | done {n['complete']} pruned "
             f"{n['pruned']} failed {n['failed']} | queued {event.queued} running {event.running} | "

@@ -25,7 +25,9 @@ from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search import _study
 from autoprune.search._baseline import search_baseline
+from autoprune.baseline import baseline_cache_path
 from autoprune.search._events import (
+    BaselineEpoch,
     BaselineReady,
     SearchCallback,
     SearchFinished,
@@ -166,12 +168,14 @@ class SearchLoop:
         status = "failed"
         executor: Executor | None = None
         try:
-            baseline, self.base_measures = search_baseline(study, self.task, self.space)
+            baseline, self.base_measures = search_baseline(
+                study, self.task, self.space, on_epoch=lambda done, total: emit(self.callbacks, BaselineEpoch(done, total)))
             self.trial_pruner = self._trial_pruner(self.space.min_accuracy(self.base_measures["accuracy"]))
             self._write_run_file()
             backend = BACKENDS.get(self.space.backend)(study, self.space, history=trials)
             executor = self._executor(trials)
-            emit(self.callbacks, BaselineReady(self.base_measures))
+            emit(self.callbacks, BaselineReady(self.base_measures, cached=baseline.cached,
+                                               path=str(baseline_cache_path(self.task, self.space.seed))))
             self._load_history(study)
             executor.start(baseline, self.task)
             self._loop(handle, backend, executor, rerun)
@@ -221,7 +225,8 @@ class SearchLoop:
                 if rerun_of is not None:
                     trial.set_user_attr(_study.RERUN_OF, rerun_of)
                 self.running[trial.number] = _Running(trial, recipe)
-                emit(self.callbacks, TrialStarted(trial.number, recipe, rerun_of))
+                emit(self.callbacks, TrialStarted(trial.number, recipe, rerun_of,
+                                                  timing_of(recipe).training_epochs(recipe, self.task)))
                 executor.submit(self._job(trial.number, recipe))
             if executor.pending() == 0:
                 break
@@ -252,6 +257,7 @@ class SearchLoop:
         decision = self.trial_pruner.decide(current, self.history)
         if decision.stop:
             running.stop_reason = decision.reason
+        _study.store_curve(self.study, number, [[step, value]])  # after the pruner's own report; live in the dashboard
         emit(self.callbacks, TrialDecided(number, step, decision.stop, decision.reason))
         return decision.stop
 
@@ -269,6 +275,8 @@ class SearchLoop:
         trial = running.trial
         result = outcome.result
         curve = [[s, v] for s, v in (result.curve if result else running.curve)]
+        _study.store_curve(study, outcome.number, curve,  # before the tell: a finished trial is read-only
+                           state=result.status if result is not None else TrialStatus.FAILED)
         for key, value in ((rec.CURVE, curve), (rec.WORKER, outcome.worker),
                            (rec.SECONDS, round(outcome.seconds, 3)), (rec.ATTEMPTS, outcome.attempts)):
             trial.set_user_attr(key, value)
@@ -288,14 +296,15 @@ class SearchLoop:
         else:
             measures = result.measures()
             trial.set_user_attr(rec.MEASURES, _finite(measures))
-            for i, violation in enumerate(constraint_violations(self.space, measures)):
-                trial.set_constraint(str(self.space.constraints[i]), violation)
+            _study.store_constraints(trial, [str(c) for c in self.space.constraints],
+                                     constraint_violations(self.space, measures))
             if self._joins_front(outcome.number, result.recipe, measures):  # only front members keep a model
                 self._save_model(outcome.number, result)
             self._store_latencies(trial)
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         now = self._write_records(study)
         record = now.trial(outcome.number)
+        _study.store_curves_figure(study, now.trials)
         self.history.append(self._history(record))
         st = executor.status()
         emit(self.callbacks, TrialFinished(record, now, self.space.budget.trials, st["queued"], st["running"]))

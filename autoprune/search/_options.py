@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from autoprune import measure
 from autoprune.errors import ConfigError
@@ -37,10 +37,10 @@ class RunOptions:
         address: Ray cluster address (else the space's, ``RAY_ADDRESS``, a local Ray).
         cpus_per_trial: CPUs per trial (also the torch threads a trial trains with).
         gpus_per_trial: GPUs per trial.
-        tracker: a name in :data:`autoprune.registry.TRACKERS` (``neptune``, ``none``,
+        tracker: a name in :data:`autoprune.registry.TRACKERS` (``mlflow``, ``neptune``, ``none``,
             ``auto``: Neptune when its client is installed) or a
             :class:`~autoprune.tracking.Tracker` object.
-        progress: print a progress line after every trial.
+        progress: show progress: bars on a terminal, else a line after every trial.
         data_dir: data directory for tasks that read files.
         max_attempts: runs of a trial whose worker died before it is FAILED.
         latency_memo: latencies measured so far in this process, reused for models of the
@@ -58,7 +58,7 @@ class RunOptions:
     address: str | None = None
     cpus_per_trial: float | None = None
     gpus_per_trial: float | None = None
-    tracker: str | Tracker = "auto"
+    tracker: str | Tracker | Sequence[str | Tracker] = "auto"
     progress: bool = True
     data_dir: str | None = None
     max_attempts: int = 3
@@ -127,6 +127,8 @@ class RunOptions:
             value = getattr(self, f.name)
             if isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, (list, tuple)):  # several trackers
+                value = ",".join(v if isinstance(v, str) else type(v).__name__ for v in value)
             elif not isinstance(value, (str, int, float, bool, type(None))):
                 value = type(value).__name__
             out[f.name] = value

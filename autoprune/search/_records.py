@@ -20,7 +20,7 @@ from autoprune.measures import MEASURES as MEASURE_TABLE
 from autoprune.recipe import Recipe
 from autoprune.result import TrialStatus
 
-__all__ = ["TrialRecord", "record_from_frozen", "write_json_atomic", "write_trials_csv"]
+__all__ = ["TrialRecord", "record_from_frozen", "write_json_atomic", "write_trials_csv", "trials_csv"]
 
 # user-attr keys on Optuna trials
 RECIPE, MEASURES, CURVE, REASON, DETAILS, WORKER, SECONDS, ATTEMPTS, INTERRUPTED = (
@@ -93,6 +93,11 @@ _RECIPE_COLUMNS = tuple(Recipe().to_dict())
 
 
 def write_trials_csv(path: Path, records: Iterable[TrialRecord]) -> None:
+    write_text_atomic(path, trials_csv(records))
+
+
+def trials_csv(records: Iterable[TrialRecord]) -> str:
+    """One CSV row per trial: state, feasibility, recipe fields, measures, steps, reason."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["number", "state", "feasible", *_RECIPE_COLUMNS, *_MEASURE_COLUMNS,
@@ -102,7 +107,7 @@ def write_trials_csv(path: Path, records: Iterable[TrialRecord]) -> None:
         measures = [_cell(r.measures.get(k)) for k in _MEASURE_COLUMNS]
         writer.writerow([r.number, r.state, _cell(r.feasible), *recipe, *measures, len(r.curve),
                          f"{r.seconds:.2f}", r.worker, r.attempts, r.reason or ""])
-    write_text_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def _cell(value: Any) -> Any:

@@ -9,6 +9,8 @@ The Optuna study is the record of a search. Only public Optuna APIs are used: th
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -23,7 +25,8 @@ from autoprune.search._result import redact
 if TYPE_CHECKING:
     from autoprune.search._space import SearchSpace
 
-__all__ = ["StudyHandle", "open_study", "fail_running", "interrupted_recipes", "tally"]
+__all__ = ["StudyHandle", "open_study", "fail_running", "interrupted_recipes", "tally", "store_curve",
+           "store_constraints", "store_curves_figure"]
 
 RERUN_OF = "rerun_of"  # user attr: the interrupted trial a trial runs again
 
@@ -63,15 +66,25 @@ def open_study(space: SearchSpace, url: str, *, resume: bool, sampler: Any, prun
                 f"cannot resume study {name!r}: its search space changed since it was created "
                 f"(fingerprint {stored} != {space.fingerprint()}); use the original space or --out DIR."
             )
+        if not study.metric_names:  # a study created by an earlier version
+            _set_metric_names(study, space)
         return StudyHandle(study, storage, url)
     if resume:
         raise ConfigError(f"--resume: no study {name!r} in {redact(url)} to resume.")
     directions = ["maximize" if o.direction == "max" else "minimize" for o in space.objectives]
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
                                 directions=directions)
+    # optuna-dashboard and trials_dataframe() show these instead of "Objective 0, 1, 2"
+    _set_metric_names(study, space)
     study.set_user_attr("space", space.to_dict())
     study.set_user_attr("space_fingerprint", space.fingerprint())
     return StudyHandle(study, storage, url)
+
+
+def _set_metric_names(study: optuna.Study, space: SearchSpace) -> None:
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, and what the dashboard reads
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.name for o in space.objectives])
 
 
 def fail_running(handle: StudyHandle, reason: str) -> None:
@@ -111,3 +124,83 @@ def tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
     finished = sum(1 for s in states if s in (TrialStatus.COMPLETE, TrialStatus.PRUNED))
     failed = sum(1 for s, t in zip(states, trials) if s is TrialStatus.FAILED and not t.user_attrs.get(rec.INTERRUPTED))
     return finished, failed
+
+
+def store_curve(study: optuna.Study, number: int, curve: Sequence[Sequence[float]],
+                state: TrialStatus | None = None) -> bool:
+    """A trial's fine-tune curve as its intermediate values (step: fine-tune step), which
+    optuna-dashboard lists on the trial's page and plots for a single-objective study.
+
+    ``state`` is the trial's final state, or None while it runs. In a single-objective
+    study the curve is stored as it comes (a step already reported by an Optuna pruner
+    through ``Trial.report`` is left as it is). A multi-objective study gets the curve of a
+    COMPLETE or FAILED trial only, when it finishes: Optuna's TPE ranks a PRUNED trial by
+    its last intermediate value against ``study.direction``, which a multi-objective study
+    does not have (``Trial.report`` is refused there for that reason), so a stopped
+    trial's curve stays in its ``curve`` user attribute and the curves figure.
+
+    Returns:
+        Whether the curve was stored.
+    """
+    if len(study.directions) > 1 and state not in (TrialStatus.COMPLETE, TrialStatus.FAILED):
+        return False
+    storage = study._storage  # the storage of this study (``Study`` exposes no other handle)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    known = storage.get_trial(trial_id).intermediate_values
+    for step, value in curve:
+        if int(step) not in known and math.isfinite(float(value)):
+            storage.set_trial_intermediate_value(trial_id, int(step), float(value))
+    return True
+
+
+# The key optuna-dashboard 0.21 reads constraints from (``constraints_func``'s list);
+# Optuna 5's ``trial.set_constraint`` writes one "constraints:<name>" key per constraint.
+_DASHBOARD_CONSTRAINTS = "constraints"
+
+
+def store_constraints(trial: optuna.Trial, names: Sequence[str], violations: Sequence[float]) -> None:
+    """Set the constraint values the Optuna 5 way, and as the list optuna-dashboard reads.
+
+    With both, ``trial.constraints`` lists each value twice (by name and by position):
+    feasibility (all values <= 0) and the samplers' ordering of violations are the same.
+    """
+    for name, violation in zip(names, violations):
+        trial.set_constraint(name, violation)
+    trial.storage.set_trial_system_attr(trial._trial_id, _DASHBOARD_CONSTRAINTS, [float(v) for v in violations])
+
+
+CURVES_FIGURE = "finetune-curves"  # the figure's id in optuna-dashboard
+
+
+def store_curves_figure(study: optuna.Study, records: Sequence[rec.TrialRecord]) -> bool:
+    """Every trial's fine-tune curve as one plotly figure on the study, which
+    optuna-dashboard shows on the study's page (its own intermediate-value plot is for
+    single-objective studies only). Needs ``optuna-dashboard`` and ``plotly``
+    (``pip install 'autoprune[dashboard]'``); without them nothing is stored.
+
+    Returns:
+        Whether the figure was stored (multi-objective studies only).
+    """
+    import importlib.util
+
+    if len(study.directions) == 1:  # the dashboard plots a single objective's curves itself
+        return False
+    if importlib.util.find_spec("optuna_dashboard") is None or importlib.util.find_spec("plotly") is None:
+        return False
+    import plotly.graph_objects as go
+    from optuna_dashboard import save_plotly_graph_object
+
+    figure = go.Figure()
+    for r in records:
+        if not r.curve:
+            continue
+        stopped = r.state == TrialStatus.PRUNED.value
+        figure.add_trace(go.Scatter(
+            x=[p[0] for p in r.curve], y=[p[1] for p in r.curve], mode="lines+markers",
+            name=f"trial {r.number}" + (" (stopped)" if stopped else ""),
+            line={"dash": "dot", "color": "#bbbbbb"} if stopped else {},
+        ))
+    figure.update_layout(title="Fine-tune curves: accuracy after pruning (step 0) and each epoch",
+                         xaxis={"title": "fine-tune step", "dtick": 1}, yaxis_title="accuracy", template="plotly_white")
+    save_plotly_graph_object(study, figure, graph_object_id=CURVES_FIGURE)
+    return True

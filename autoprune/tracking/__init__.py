@@ -1,12 +1,14 @@
-"""Trackers: where the search controller mirrors a search while it runs (Neptune).
+"""Trackers: where the search controller mirrors a search while it runs (MLflow, Neptune).
 
 The local record in the run directory is always written; trackers are a mirror and can
 never stop the search (see :class:`SafeTracker`). ``import autoprune.tracking`` does not
-import the neptune client: :class:`NeptuneTracker` loads it when it is built.
+import the neptune or mlflow client: :class:`NeptuneTracker` and :class:`MlflowTracker`
+load theirs when they are built.
 """
 
 from autoprune.tracking._base import Tracker
 from autoprune.tracking._factory import TRACKERS, make_tracker, resolve_tracker
+from autoprune.tracking._mlflow import MlflowTracker, default_tracking_uri
 from autoprune.tracking._neptune import (
     NEPTUNE_MODES,
     NeptuneTracker,
@@ -20,6 +22,8 @@ __all__ = [
     "Trackers",
     "TrackerWarning",
     "NeptuneTracker",
+    "MlflowTracker",
+    "default_tracking_uri",
     "resolve_neptune_mode",
     "NEPTUNE_MODES",
     "make_tracker",

@@ -209,7 +209,9 @@ class NeptuneTracker(Tracker):
     def start(self, *, run_dir: Path, space: dict[str, Any], args: dict[str, Any], versions: dict[str, Any]) -> None:
         neptune = require("neptune")
         try:
-            with _data_directory(self.data_dir.resolve()):
+            # offline there is no app: the client's "Open in the app: offline/<uuid>" misleads
+            quiet = _quiet_neptune_logger() if self.mode not in _SERVER_MODES else contextlib.nullcontext()
+            with _data_directory(self.data_dir.resolve()), quiet:
                 self._run = neptune.init_run(
                     mode=self.mode,
                     project=self.project,

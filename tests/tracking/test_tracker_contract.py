@@ -37,7 +37,7 @@ def test_a_user_tracker_object_passes_and_is_protected(tmp_path: Path) -> None:
 
 
 def test_unknown_tracker_name_lists_the_registered_ones(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match=r"tracker must be one of none, neptune, auto, but got tracker='wandb'"):
+    with pytest.raises(Exception, match=r"tracker must be one of none, neptune, mlflow, auto, but got tracker='wandb'"):
         make_tracker("wandb", tmp_path)
 
 

@@ -124,7 +124,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_make_tracker_by_name(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     assert type(make_tracker("none", tmp_path)) is Tracker
     assert type(make_tracker(None, tmp_path)) is Tracker
-    with pytest.raises(ConfigError, match=r"^tracker must be one of none, neptune, auto, but got tracker='wandb'\.$"):
+    with pytest.raises(ConfigError, match=r"^tracker must be one of none, neptune, mlflow, auto, but got tracker='wandb'\.$"):
         make_tracker("wandb", tmp_path)
     pytest.importorskip("neptune")
     made = make_tracker("neptune", tmp_path, name="demo", tags=("ci",))
