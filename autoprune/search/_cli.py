@@ -25,7 +25,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     samplers = "; ".join(f"{' | '.join(cls.samplers)} ({name})" for name, cls in BACKENDS.items())
 
     s = sub.add_parser("search", help="search pruning recipes; the Pareto front is the answer")
-    s.add_argument("space", nargs="?", default=None, help="search space YAML (default: search_spaces/default.yaml)")
+    s.add_argument("space", nargs="?", default=None,
+                   help="search space YAML (default: search_spaces/default.yaml; with --resume: the run's own)")
     s.add_argument("--task", default=None, help="override the space's task")
     s.add_argument("--trials", type=int, default=None, help="override the trial budget")
     s.add_argument("--seed", type=int, default=None)
@@ -34,7 +35,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--backend", default=None, help=_names(BACKENDS))
     s.add_argument("--sampler", default=None, help=samplers)
     s.add_argument("--trial-pruner", default=None, help=_names(TRIAL_PRUNERS))
-    s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the study in --out / --storage; alone, exactly the search it was")
     s.add_argument("--executor", default=None, help=f"{_names(EXECUTORS)} (default: the space's, else local; ray when --workers > 1)")
     s.add_argument("--workers", type=int, default=None, help="trials at once (Ray; default 1)")
     s.add_argument("--address", default=None, help="Ray cluster address (else $RAY_ADDRESS or a local Ray)")
@@ -48,6 +50,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pareto", help="show the Pareto front of a run")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--json", action="store_true")
+    _add_read_flags(p)
     p.set_defaults(handler=_pareto)
 
     e = sub.add_parser("export", help="export a trial's pruned model")
@@ -55,10 +58,12 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--trial", type=int, required=True)
     e.add_argument("--format", default="state_dict", help="state_dict | torch_export | onnx")
     e.add_argument("--output", type=Path, required=True)
+    _add_read_flags(e, task=True)
     e.set_defaults(handler=_export)
 
     r = sub.add_parser("report", help="write the HTML report of a run")
     r.add_argument("run_dir", type=Path)
+    _add_read_flags(r)
     r.set_defaults(handler=_report)
 
     j = sub.add_parser("schema", help="print the JSON Schema of search space files (for editors)")
@@ -66,12 +71,30 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     j.set_defaults(handler=_schema)
 
 
+def _add_read_flags(parser: argparse.ArgumentParser, task: bool = False) -> None:
+    # a run directory is data: another database, or code to import, is the user's to name
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage URL of the study (default: study.db inside the run directory)")
+    if task:
+        parser.add_argument("--task", default=None,
+                            help="the study's task, when it is not a registered name (a run directory's "
+                                 "file or module task is never imported on its own)")
+
+
 def _search(args: argparse.Namespace) -> int:
     from autoprune.search._api import run_search
+    from autoprune.search._checks import check_seed
     from autoprune.search._options import RunOptions
     from autoprune.search._space import load_space
 
-    space = load_space(args.space or "default")
+    if args.seed is not None:
+        check_seed("--seed", args.seed)
+    if args.resume and args.space is None:  # continue exactly the search the run directory holds
+        from autoprune.search._rundir import resume_space
+
+        space = resume_space(args.out or Path("autoprune-runs") / "default", args.storage)
+    else:
+        space = load_space(args.space or "default")
     space = space.with_overrides(**{k: v for k, v in {
         "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
         "sampler": args.sampler, "trial_pruner": args.trial_pruner,
@@ -85,19 +108,32 @@ def _search(args: argparse.Namespace) -> int:
     try:
         result = run_search(space, options=options)
     except KeyboardInterrupt:
-        out = options.out or Path("autoprune-runs") / space.name
-        print(f"autoprune: interrupted; the study is saved. Continue with: autoprune search "
-              f"{args.space or ''} --out {out} --resume".replace("  ", " "), file=sys.stderr)
+        print(f"autoprune: interrupted; the study is saved. Continue with: {_resume_command(args, space)}",
+              file=sys.stderr)
         return 130
     _print_front(result)
     print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report' / 'index.html'})")
     return 0
 
 
+def _resume_command(args: argparse.Namespace, space) -> str:
+    """The command that finishes this search as asked: the run directory holds its space,
+    seed, task and budget, so --out (and a storage of the user's) is all it needs."""
+    import shlex
+
+    out = args.out or Path("autoprune-runs") / space.name
+    words = ["autoprune", *(w for spec in args.plugin for w in ("--plugin", spec)), "search", "--out", str(out)]
+    if args.storage:
+        words += ["--storage", args.storage]
+    if args.data_dir:
+        words += ["--data-dir", args.data_dir]
+    return " ".join(shlex.quote(w) for w in [*words, "--resume"])
+
+
 def _pareto(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run
 
-    result = open_run(args.run_dir)
+    result = open_run(args.run_dir, storage=args.storage)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -106,9 +142,11 @@ def _pareto(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from autoprune.search._checks import check_output_file
     from autoprune.search._result import open_run
 
-    path = open_run(args.run_dir).export(args.trial, args.format, args.output)
+    check_output_file("--output", args.output)
+    path = open_run(args.run_dir, storage=args.storage, task=args.task).export(args.trial, args.format, args.output)
     print(f"exported trial {args.trial} as {args.format} to {path} (outputs checked against the trial's model)")
     return 0
 
@@ -116,7 +154,7 @@ def _export(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run, write_run_report
 
-    result = open_run(args.run_dir)
+    result = open_run(args.run_dir, storage=args.storage)
     print(write_run_report(result))
     return 0
 
