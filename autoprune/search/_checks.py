@@ -72,16 +72,20 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_output_dir(field: str, path: str | os.PathLike[str]) -> None:
-    """``path`` is a directory, or can be created, and can be written."""
+def check_output_dir(field: str, path: str | os.PathLike[str], shown: str | None = None) -> None:
+    """``path`` is a directory, or can be created, and can be written (``shown``: the
+    value as the user gave it, when the path is part of it)."""
     path = Path(path)
+    value = shown if shown is not None else str(path)
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"{field}={str(path)!r} is a file; allowed: a directory (existing or new).")
+        raise ConfigError(f"{field}={value!r}: {str(path)!r} is a file; allowed: a directory (existing or new)."
+                          if shown else f"{field}={value!r} is a file; allowed: a directory (existing or new).")
     base = _nearest_existing(path)
     if not base.is_dir():
-        raise ConfigError(f"{field}={str(path)!r} cannot be created: {str(base)!r} is a file; allowed: a directory.")
+        raise ConfigError(f"{field}={value!r} cannot be created: {str(base)!r} is a file; allowed: a path "
+                          f"in a directory.")
     if not os.access(base, os.W_OK | os.X_OK):
-        raise ConfigError(f"{field}={str(path)!r} is not writable (no write permission on {str(base)!r}); "
+        raise ConfigError(f"{field}={value!r} is not writable (no write permission on {str(base)!r}); "
                           f"allowed: a directory you can write.")
 
 
@@ -90,7 +94,7 @@ def check_output_file(field: str, path: str | os.PathLike[str]) -> None:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{field}={str(path)!r} is a directory; allowed: a file path.")
-    check_output_dir(field, path.parent)
+    check_output_dir(field, path.parent, shown=str(path))
 
 
 _IN_MEMORY = ("", ":memory:")
@@ -127,7 +131,7 @@ def check_storage(url: str, field: str = "storage") -> None:
                 raise ConfigError(f"{field}={shown!r}: {path!r} is not an SQLite database; allowed: an SQLite "
                                   f"file or a new path.")
         else:
-            check_output_dir(field, file.parent)
+            check_output_dir(field, file.parent, shown=shown)
         return
     try:
         from sqlalchemy.engine import make_url
@@ -221,6 +225,10 @@ def preflight(space: SearchSpace, options: RunOptions, config: ExecutorConfig, r
     check_number("max_attempts", options.max_attempts)
     check_executor(config, given=given_executor)
     check_output_dir("out", run_dir)
+    if options.resume and options.storage is None and not (run_dir / "study.db").is_file():
+        # opening the default storage would create an empty study.db, and then say "nothing to resume"
+        raise ConfigError(f"--resume: {str(run_dir)!r} holds no study (no study.db); allowed: the run directory "
+                          f"of a search (--out), or --storage URL.")
     if options.storage is not None:
         check_storage(options.storage, "storage")
     else:
