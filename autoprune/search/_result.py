@@ -16,7 +16,7 @@ from autoprune.errors import ConfigError
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search._pareto import hypervolume, hypervolume_history, knee_point, normalize, pareto_front
-from autoprune.search._rundir import RUN_FILE, read_run_meta, run_storage
+from autoprune.search._rundir import RUN_FILE, read_run_meta, redact, run_storage
 from autoprune.search._space import Objective, SearchSpace, constraint_violations, parse_space
 from autoprune.tasks import Task, get_task
 
@@ -150,17 +150,6 @@ def counts(records: Sequence[rec.TrialRecord]) -> dict[str, int]:
     for r in records:
         out[r.state] = out.get(r.state, 0) + 1
     return out
-
-
-def redact(url: str) -> str:
-    """Hide a password in a storage URL (``user:secret@host`` -> ``user:***@host``)."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            creds = creds.split(":", 1)[0] + ":***"
-        return f"{scheme}://{creds}@{host}"
-    return url
 
 
 def trial_baseline(baseline: dict[str, float], measures: dict[str, Any]) -> dict[str, float]:

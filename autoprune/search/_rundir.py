@@ -20,12 +20,23 @@ from autoprune._io import remove_leftover_temps
 from autoprune.errors import ConfigError
 from autoprune.search import _records as rec
 
-__all__ = ["RUN_FILE", "DEFAULT_DB", "read_run_meta", "write_run_meta", "run_storage", "default_storage",
+__all__ = ["RUN_FILE", "DEFAULT_DB", "redact", "read_run_meta", "write_run_meta", "run_storage", "default_storage",
            "resume_space", "clean_leftovers"]
 
 RUN_FILE = "run.json"
 DEFAULT_DB = "study.db"
 _SQLITE = "sqlite:///"
+
+
+def redact(url: str) -> str:
+    """Hide a password in a storage URL (``user:secret@host`` -> ``user:***@host``)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            creds = creds.split(":", 1)[0] + ":***"
+        return f"{scheme}://{creds}@{host}"
+    return url
 
 
 def default_storage(run_dir: Path) -> str:
@@ -62,8 +73,6 @@ def write_run_meta(run_dir: Path, *, study_name: str, storage: str, user_storage
                    seed: int, trials: int | None, task: str) -> None:
     """Write ``run.json``; the default storage as ``study.db`` (relative to the run
     directory), a user's URL with its password hidden (it is given again on resume)."""
-    from autoprune.search._result import redact
-
     rec.write_json_atomic(Path(run_dir) / RUN_FILE, {
         "study_name": study_name,
         "storage": redact(storage) if user_storage else DEFAULT_DB,
@@ -93,7 +102,7 @@ def run_storage(run_dir: str | os.PathLike[str], meta: dict[str, Any], storage: 
     if "://" in stored:
         if not stored.startswith(_SQLITE) or "?" in stored:
             raise ConfigError(
-                f"run.json storage={_hide(stored)!r} is not a file in the run directory; autoprune does not "
+                f"run.json storage={redact(stored)!r} is not a file in the run directory; autoprune does not "
                 f"open a database a run directory names: pass --storage URL to read it."
             )
         name = Path(stored[len(_SQLITE):])
@@ -108,12 +117,6 @@ def run_storage(run_dir: str | os.PathLike[str], meta: dict[str, Any], storage: 
         raise ConfigError(f"run.json storage={stored!r}: {str(resolved)!r} does not exist; allowed: the run's "
                           f"study.db, or pass --storage URL.")
     return f"{_SQLITE}{resolved}"
-
-
-def _hide(url: str) -> str:
-    from autoprune.search._result import redact
-
-    return redact(url)
 
 
 def _inside(path: Path, root: Path) -> bool:
