@@ -90,9 +90,11 @@ def _search(args: argparse.Namespace) -> int:
     if args.seed is not None:
         check_seed("--seed", args.seed)
     if args.resume and args.space is None:  # continue exactly the search the run directory holds
-        from autoprune.search._rundir import resume_space
+        from autoprune.search._rundir import read_run_meta, resume_space
 
-        space = resume_space(args.out or Path("autoprune-runs") / "default", args.storage)
+        run_dir = args.out or Path("autoprune-runs") / "default"
+        space = resume_space(run_dir, args.storage)
+        args.data_dir = args.data_dir or read_run_meta(run_dir).get("data_dir")
     else:
         space = load_space(args.space or "default")
     space = space.with_overrides(**{k: v for k, v in {

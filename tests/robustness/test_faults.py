@@ -155,3 +155,17 @@ def test_a_user_storage_wins_over_the_run_directory(world):
     with pytest.raises(ConfigError, match="not a registered task"):
         open_run(world / "payload").task()
     assert open_run(world / "payload", task="digits-mlp").task().name == "digits-mlp"
+
+
+@pytest.mark.e2e  # trains the digits baseline
+def test_a_baseline_cache_holding_a_list_is_retrained(tmp_path):
+    import torch
+
+    from autoprune.baseline import get_baseline
+    from autoprune.tasks import get_task
+
+    task = get_task("digits-mlp")
+    torch.save([1, 2, 3], tmp_path / "digits-mlp-seed0.pt")
+    baseline = get_baseline(task, 0, cache=tmp_path)
+    assert baseline.accuracy > 0.9
+    assert isinstance(torch.load(tmp_path / "digits-mlp-seed0.pt", weights_only=True), dict)
