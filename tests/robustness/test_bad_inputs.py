@@ -81,8 +81,8 @@ CASES: list[tuple[str, list[str], dict[str, str], Setup | None, str]] = [
     ("cpus-more-than-machine-ray", S + ["--executor", "ray", "--cpus-per-trial", "1000"], {}, None, r"cpus_per_trial=1000 but this machine has \d+ CPUs; allowed: at most"),
     ("gpus-negative", S + ["--gpus-per-trial", "-1"], {}, None, r"gpus_per_trial=-1"),
     ("gpus-nan", S + ["--gpus-per-trial", "nan"], {}, None, r"gpus_per_trial.*nan"),
-    ("gpus-without-gpu", S + ["--gpus-per-trial", "1"], {"CUDA_VISIBLE_DEVICES": ""}, None, r"gpus_per_trial=1 but this machine has no GPU; allowed: 0"),
-    ("gpus-half-without-gpu", S + ["--gpus-per-trial", "0.5", "--executor", "ray"], {"CUDA_VISIBLE_DEVICES": ""}, None, r"gpus_per_trial=0\.5 but this machine has no GPU"),
+    ("gpus-without-gpu", S + ["--gpus-per-trial", "1"], {}, None, r"gpus_per_trial=1 but this machine has no GPU; allowed: 0"),
+    ("gpus-half-without-gpu", S + ["--gpus-per-trial", "0.5", "--executor", "ray"], {}, None, r"gpus_per_trial=0\.5 but this machine has no GPU"),
     # -- search: names --------------------------------------------------------------------
     ("executor-unknown", S + ["--executor", "foo"], {}, None, r"executor must be one of local, ray, but got executor='foo'"),
     ("executor-local-2-workers", S + ["--executor", "local", "--workers", "2"], {}, None, r"workers=2 needs executor=ray"),
@@ -204,6 +204,7 @@ CASES: list[tuple[str, list[str], dict[str, str], Setup | None, str]] = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, snapshot, monkeypatch, capsys, case):
     _, argv, env, setup, pattern = case
+    monkeypatch.setattr("autoprune.search._checks._local_gpus", lambda: 0)  # the same on a GPU machine
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     lock = None

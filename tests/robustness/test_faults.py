@@ -169,3 +169,13 @@ def test_a_baseline_cache_holding_a_list_is_retrained(tmp_path):
     baseline = get_baseline(task, 0, cache=tmp_path)
     assert baseline.accuracy > 0.9
     assert isinstance(torch.load(tmp_path / "digits-mlp-seed0.pt", weights_only=True), dict)
+
+
+def test_more_gpus_per_trial_than_the_machine_has_is_refused(monkeypatch):
+    from autoprune.search._checks import check_executor
+    from autoprune.search._space import ExecutorConfig
+
+    monkeypatch.setattr("autoprune.search._checks._local_gpus", lambda: 1)
+    check_executor(ExecutorConfig(name="local", gpus_per_trial=1.0))
+    with pytest.raises(ConfigError, match=r"gpus_per_trial=2 but this machine has 1 GPU\(s\); allowed: at most 1"):
+        check_executor(ExecutorConfig(name="local", gpus_per_trial=2.0))
