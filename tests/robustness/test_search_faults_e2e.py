@@ -153,3 +153,26 @@ def test_an_unreachable_tracker_server_does_not_slow_the_search(tmp_path):
     assert ("did not return within" in err or "NeptuneConnectionLost" in err) and err.count("NeptuneTracker.") == 2, err
     # the bound (3 s of retries, 5 s at most a call) and importing the client are all it costs
     assert timings["neptune"] - timings["none"] < 10, timings
+
+
+def test_the_local_ray_instance_listens_on_loopback_only(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("ray")
+    proc = _cli(["search", str(_space(tmp_path, epochs=30)), "--out", str(tmp_path / "run"), "--tracker", "none",
+                 "--quiet", "--executor", "ray", "--workers", "2", "--trials", "2"])
+    seen: set[str] = set()
+    while proc.poll() is None:
+        try:
+            family = psutil.Process(proc.pid).children(recursive=True)
+            pids = {p.pid for p in family} | {proc.pid}
+        except psutil.Error:
+            continue
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.pid in pids:  # Ray's gcs_server and raylet are the driver's children
+                seen.add(conn.laddr.ip)
+        time.sleep(0.5)
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert seen, "no Ray process was seen listening"
+    assert seen <= {"127.0.0.1", "::ffff:127.0.0.1"}, seen
+
