@@ -221,8 +221,12 @@ def check_space_limits(space: SearchSpace) -> None:
 def preflight(space: SearchSpace, options: RunOptions, config: ExecutorConfig, run_dir: Path,
               storage_url: str, *, given_executor: bool = False) -> None:
     """All of the above for one search; raises the first ConfigError found."""
+    from autoprune._imports import require
+
     check_space_limits(space)
     check_number("max_attempts", options.max_attempts)
+    if space.backend == "flaml":
+        require("flaml")  # the extra, before the study exists
     check_executor(config, given=given_executor)
     check_output_dir("out", run_dir)
     if options.resume and options.storage is None and not (run_dir / "study.db").is_file():
