@@ -134,14 +134,26 @@ def check_storage(url: str, field: str = "storage") -> None:
             check_output_dir(field, file.parent, shown=shown)
         return
     try:
+        from sqlalchemy import create_engine
         from sqlalchemy.engine import make_url
 
         parsed = make_url(url)
-        parsed.get_dialect()
+        engine = create_engine(url)  # imports the driver
     except Exception as exc:  # noqa: BLE001 - any failure means this URL cannot be used
-        raise ConfigError(f"{field}={shown!r} cannot be used: {type(exc).__name__}: "
+        raise ConfigError(f"{field}={shown!r} cannot be reached: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}; allowed: a database URL whose "
                           f"driver is installed.") from None
+    try:
+        engine.connect().close()  # reachable now, before the run directory is written
+    except Exception as exc:  # noqa: BLE001 - the driver's own errors
+        detail = " ".join(str(exc).split())
+        if parsed.password:
+            detail = detail.replace(str(parsed.password), "***")
+        detail = redact(detail)[:200]
+        raise ConfigError(f"{field}={shown!r} cannot be reached: {type(exc).__name__}: {detail}; allowed: "
+                          f"a database server that answers.") from None
+    finally:
+        engine.dispose()
 
 
 def _split_address(address: str) -> tuple[str, int] | None:

@@ -114,9 +114,10 @@ CASES: list[tuple[str, list[str], dict[str, str], Setup | None, str]] = [
     ("storage-under-a-file", S + ["--storage", "sqlite:///file/study.db"], {}, None, r"storage='sqlite:///file/study\.db': 'file' is a file; allowed: a directory"),
     ("storage-not-sqlite", S + ["--storage", "sqlite:///file"], {}, None, r"'file' is not an SQLite database"),
     ("storage-a-directory", S + ["--storage", "sqlite:///run"], {}, None, r"'run' is not a file"),
-    ("storage-no-driver", S + ["--storage", "postgresql+nodriver://u@h/db"], {}, None, r"storage='postgresql\+nodriver://u@h/db' cannot be used"),
+    ("storage-no-driver", S + ["--storage", "postgresql+nodriver://u@h/db"], {}, None, r"storage='postgresql\+nodriver://u@h/db' cannot be reached: .*allowed: a database URL whose driver is installed"),
     ("storage-password-hidden", S + ["--storage", "postgresql+nodriver://u:secret@h/db"], {}, None, r"u:\*\*\*@h"),
-    ("storage-unknown-dialect", S + ["--storage", "nosuchdb://h/db"], {}, None, r"cannot be used"),
+    ("storage-unknown-dialect", S + ["--storage", "nosuchdb://h/db"], {}, None, r"storage='nosuchdb://h/db' cannot be reached"),
+    ("storage-no-psycopg2", S + ["--storage", "postgresql+psycopg2://u:secret@127.0.0.1:1/db"], {}, None, r"u:\*\*\*@127\.0\.0\.1:1/db' cannot be reached: ModuleNotFoundError"),
     # -- search: output path -------------------------------------------------------------
     ("out-is-a-file", ["search", "space.yaml", "--out", "file", "--tracker", "none"], {}, None, r"out='file' is a file; allowed: a directory"),
     ("out-under-a-file", ["search", "space.yaml", "--out", "file/sub", "--tracker", "none"], {}, None, r"out='file/sub' cannot be created"),
