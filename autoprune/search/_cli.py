@@ -125,11 +125,16 @@ def _resume_command(args: argparse.Namespace, space) -> str:
 
     out = args.out or Path("autoprune-runs") / space.name
     words = ["autoprune", *(w for spec in args.plugin for w in ("--plugin", spec)), "search", "--out", str(out)]
+    hidden = ""
     if args.storage:
-        words += ["--storage", args.storage]
+        from autoprune.search._result import redact
+
+        # a password is not echoed to a terminal or a log
+        words += ["--storage", redact(args.storage)]
+        hidden = " (with the storage password in place of ***)" if redact(args.storage) != args.storage else ""
     if args.data_dir:
         words += ["--data-dir", args.data_dir]
-    return " ".join(shlex.quote(w) for w in [*words, "--resume"])
+    return " ".join(shlex.quote(w) for w in [*words, "--resume"]) + hidden
 
 
 def _pareto(args: argparse.Namespace) -> int:
