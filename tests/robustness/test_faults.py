@@ -179,3 +179,18 @@ def test_more_gpus_per_trial_than_the_machine_has_is_refused(monkeypatch):
     check_executor(ExecutorConfig(name="local", gpus_per_trial=1.0))
     with pytest.raises(ConfigError, match=r"gpus_per_trial=2 but this machine has 1 GPU\(s\); allowed: at most 1"):
         check_executor(ExecutorConfig(name="local", gpus_per_trial=2.0))
+
+
+def test_the_resume_hint_names_everything_the_search_needs_and_no_password():
+    from autoprune.cli import build_parser
+    from autoprune.search._cli import _resume_command
+    from autoprune.search._space import parse_space
+
+    space = parse_space({"name": "s", "objectives": {"accuracy": "max"}, "params": {"sparsity": {"low": 0.5, "high": 0.9}}})
+    args = build_parser().parse_args(["search", "x.yaml", "--seed", "3", "--trials", "9"])
+    assert _resume_command(args, space) == "autoprune search --out autoprune-runs/s --resume"
+    args = build_parser().parse_args(["--plugin", "my plugin.py", "search", "--out", "r", "--data-dir", "d",
+                                      "--storage", "postgresql://u:pw@h/db"])
+    assert _resume_command(args, space) == (
+        "autoprune --plugin 'my plugin.py' search --out r --storage 'postgresql://u:***@h/db' --data-dir d --resume"
+        " (with the storage password in place of ***)")
