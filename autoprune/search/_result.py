@@ -16,7 +16,7 @@ from autoprune.errors import ConfigError
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search._pareto import hypervolume, hypervolume_history, knee_point, normalize, pareto_front
-from autoprune.search._rundir import RUN_FILE, read_run_meta, redact, run_storage
+from autoprune.search._rundir import DEFAULT_DB, RUN_FILE, default_storage, read_run_meta, redact, run_storage
 from autoprune.search._space import Objective, SearchSpace, constraint_violations, parse_space
 from autoprune.tasks import Task, get_task
 
@@ -119,7 +119,8 @@ class SearchResult:
         objectives = [(o.name, o.direction) for o in self.space.objectives]
         return {
             "study": self.study_name,
-            "storage": redact(self.storage),
+            # the run's own study.db by its relative name: records stay true when the directory moves
+            "storage": DEFAULT_DB if self.storage == default_storage(self.run_dir) else redact(self.storage),
             "task": self.space.task,
             "objectives": [{"name": n, "direction": d} for n, d in objectives],
             "constraints": [str(c) for c in self.space.constraints],

@@ -145,6 +145,7 @@ def test_a_crafted_run_directory_runs_no_code_and_writes_nothing_outside(world, 
 def test_an_old_run_directory_opens_where_it_is_now(world):
     result = open_run(world / "run")  # its run.json names /tmp/oldrun/study.db
     assert result.storage.endswith(str(world / "run" / "study.db"))
+    assert result.to_dict()["storage"] == "study.db"  # pareto.json stays true when the directory moves
     assert result.task().name == "digits-mlp"  # a registered task needs no --task
     assert result.trials
 
