@@ -195,3 +195,11 @@ def test_the_resume_hint_names_everything_the_search_needs_and_no_password():
     assert _resume_command(args, space) == (
         "autoprune --plugin 'my plugin.py' search --out r --storage 'postgresql://u:***@h/db' --data-dir d --resume"
         " (with the storage password in place of ***)")
+
+
+def test_report_of_a_crafted_run_directory_writes_only_inside_it(world, snapshot, capsys):
+    before = {k: v for k, v in snapshot(world).items() if not k.startswith("payload")}
+    assert main(["report", "payload"]) == 0
+    assert (world / "payload" / "report" / "index.html").is_file()
+    assert not (world / "payload" / "PWNED").exists()
+    assert {k: v for k, v in snapshot(world).items() if not k.startswith("payload")} == before
