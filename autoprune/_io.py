@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_text_atomic"]
+__all__ = ["atomic_path", "write_text_atomic", "remove_leftover_temps"]
+
+# the names atomic_path's temporary files have: ".<name>.<8 random chars>.tmp<suffix>"
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[^./]*)?$")
 
 
 @contextlib.contextmanager
@@ -35,3 +39,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def remove_leftover_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files an interrupted :func:`atomic_path` left in ``folder``
+    (a SIGKILL skips its cleanup); call it only while no other process writes there.
+    Returns the paths removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if _TEMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -112,7 +112,8 @@ def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache:
         except Exception as exc:  # unreadable cache: retrain rather than fail
             log.warning("cached baseline %s is unreadable (%s); retraining", path, exc)
         else:
-            if data.get("format") == _FORMAT and data.get("fingerprint") == fingerprint:
+            # a cache file is data: anything but our dict (a list, another format) is retrained
+            if isinstance(data, dict) and data.get("format") == _FORMAT and data.get("fingerprint") == fingerprint:
                 return Baseline(
                     task_name=data["task_name"], fingerprint=fingerprint, seed=seed,
                     accuracy=float(data["accuracy"]), state_dict=data["state_dict"], cached=True,

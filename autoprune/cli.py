@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import os
 import warnings
-import logging
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     trial = sub.add_parser("trial", help="prune, fine-tune and measure one recipe")
     trial.add_argument("--task", default="digits-mlp", help="built-in name, pkg.mod:attr or file.py:attr")
-    trial.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="recipe fields")
+    trial.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                       help="recipe fields; repeatable, later values win")
     trial.add_argument("--seed", type=int, default=0, help="seed of the baseline, the trial and the data order")
     trial.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
     trial.add_argument("--out", type=Path, default=None, help="write result.json and model.pt here")
@@ -117,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (``autoprune pareto RUN | head -2``): it has what it wanted;
+        # stdout goes to /dev/null so the interpreter's final flush stays silent too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except AutopruneError as exc:
         print(f"autoprune: error: {exc}", file=sys.stderr)
         return 2
@@ -138,12 +144,16 @@ def _trial(args: argparse.Namespace) -> int:
     from autoprune.baseline import get_baseline
     from autoprune.pruning import granularity_of, prunable_layers
     from autoprune.recipe import Recipe
+    from autoprune.search._checks import check_output_dir, check_seed
     from autoprune.tasks import get_task
     from autoprune.trial import LatencyConfig, run_trial
 
     recipe = Recipe.from_strings(args.set)  # bad fields fail here, before any training
-    if args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, but got --threads={args.threads}.")
+    if not 1 <= args.threads <= 1024:
+        raise ConfigError(f"--threads must be in [1, 1024], but got --threads={args.threads}.")
+    check_seed("--seed", args.seed)
+    if args.out is not None:
+        check_output_dir("--out", args.out)
     task = get_task(args.task, seed=args.seed, data_dir=args.data_dir)
     prunable_layers(task.build_model(), recipe)  # a model with nothing to prune fails before training
     baseline = get_baseline(task, args.seed)

@@ -26,9 +26,21 @@ __all__ = [
     "SCHEDULES",
     "TIMINGS",
     "LR_SCHEDULES",
+    "BOUNDS",
 ]
 
 LR_SCHEDULES = ("constant", "cosine")
+
+# Inclusive bounds of the numeric recipe fields, declared once: a value outside them is
+# refused before anything runs (``finetune_epochs=1e9`` would otherwise train until killed).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "nm_n": (1, 1024),
+    "nm_m": (2, 1024),
+    "steps": (1, 1000),
+    "finetune_epochs": (0, 10_000),
+    "finetune_lr": (0.0, 100.0),
+    "calibration_batches": (1, 100_000),
+}
 
 # the recipe field -> the registry its names come from
 _REGISTRIES: dict[str, registry.Registry] = {
@@ -61,6 +73,13 @@ def _check_registered(name: str, value: Any) -> None:
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, but got {name}={value!r}.")
+
+
+def _check_bounded(name: str, value: Any, low: float, high: float, *, integer: bool) -> None:
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok or not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{name} must be {kind} in [{low:g}, {high:g}], but got {name}={value!r}.")
 
 
 @dataclass(frozen=True)
@@ -118,22 +137,16 @@ class Recipe:
         _check_choice("finetune_schedule", self.finetune_schedule, LR_SCHEDULES)
         if not (isinstance(self.sparsity, (int, float)) and 0.0 <= self.sparsity < 1.0):
             raise ConfigError(f"sparsity must be in [0, 1), but got sparsity={self.sparsity!r}.")
-        if not (1 <= self.nm_n < self.nm_m):
+        if not (isinstance(self.finetune_lr, (int, float)) and math.isfinite(self.finetune_lr) and self.finetune_lr > 0):
+            raise ConfigError(f"finetune_lr must be > 0, but got finetune_lr={self.finetune_lr!r}.")
+        for name, (low, high) in BOUNDS.items():
+            _check_bounded(name, getattr(self, name), low, high, integer=name != "finetune_lr")
+        if not self.nm_n < self.nm_m:
             raise ConfigError(
                 f"nm_n must satisfy 1 <= nm_n < nm_m, but got nm_n={self.nm_n}, nm_m={self.nm_m}."
             )
-        if self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, but got steps={self.steps}.")
-        if self.finetune_epochs < 0:
-            raise ConfigError(
-                f"finetune_epochs must be >= 0, but got finetune_epochs={self.finetune_epochs}."
-            )
-        if not (math.isfinite(self.finetune_lr) and self.finetune_lr > 0):
-            raise ConfigError(f"finetune_lr must be > 0, but got finetune_lr={self.finetune_lr!r}.")
-        if self.calibration_batches < 1:
-            raise ConfigError(
-                f"calibration_batches must be >= 1, but got calibration_batches={self.calibration_batches}."
-            )
+        if not isinstance(self.prune_classifier, bool):
+            raise ConfigError(f"prune_classifier must be true or false, but got prune_classifier={self.prune_classifier!r}.")
         registry.GRANULARITIES.get(self.granularity).check(self)  # e.g. nm: allocation must be uniform
         # normalise so equal recipes compare and hash equal
         object.__setattr__(self, "keep_layers", tuple(self.keep_layers))

@@ -88,8 +88,19 @@ def load_pruned(path: str | os.PathLike[str], task: Task) -> tuple[nn.Module, di
     path = Path(path)
     if not path.is_file():
         raise PrunedModelError(f"pruned model file {str(path)!r} does not exist.")
+    # the task's dense model bounds what a pruned file may hold: checked before any of
+    # the file's tensors is allocated (a crafted shape would otherwise ask for a TiB)
+    model = task.build_model()
+    dense = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    dense_bytes = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    limit = 2 * dense_bytes + (1 << 20)  # room for the recipe, packing indices and metadata
+    if path.stat().st_size > limit:
+        raise PrunedModelError(f"{str(path)!r} is {path.stat().st_size} bytes; allowed: at most {limit} for a "
+                               f"model of task {task.name!r} ({dense_bytes} bytes dense).")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: storages are views of the file, so a declared size the file lacks fails
+        # instead of being allocated
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # zip, pickle and weights_only errors all mean "not our file"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise PrunedModelError(
@@ -106,10 +117,12 @@ def load_pruned(path: str | os.PathLike[str], task: Task) -> tuple[nn.Module, di
         )
     try:
         recipe = Recipe.from_dict(data["recipe"])
+        _check_shapes(path, task.name, data["state_dict"], dense, packed=bool(data["sparse"]))
         state_dict = unpack_state_dict(data["state_dict"]) if data["sparse"] else data["state_dict"]
     except (AutopruneError, ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, PrunedModelError):
+            raise
         raise PrunedModelError(f"{str(path)!r} is damaged: {type(exc).__name__}: {exc}") from exc
-    model = task.build_model()
     resize_to_state_dict(model, state_dict)
     try:
         model.load_state_dict(state_dict, strict=True)
@@ -118,6 +131,24 @@ def load_pruned(path: str | os.PathLike[str], task: Task) -> tuple[nn.Module, di
         raise PrunedModelError(f"{str(path)!r} does not fit task {task.name!r}: {detail}") from exc
     info = {"task": data["task"], "recipe": recipe, "sparse": bool(data["sparse"]), "extra": data.get("extra", {})}
     return model.eval(), info
+
+
+def _check_shapes(path: Path, task_name: str, saved: Any, dense: dict[str, tuple[int, ...]], *, packed: bool) -> None:
+    """Every saved tensor is one of the task model's, no larger in any dimension (pruning
+    only removes): checked on the declared shapes, before unpacking allocates them."""
+    entries = saved.get("tensors") if packed and isinstance(saved, Mapping) else saved
+    if not isinstance(entries, Mapping):
+        raise PrunedModelError(f"{str(path)!r} is damaged: its state dict is a {type(entries).__name__}.")
+    for key, entry in entries.items():
+        shape = entry.get("shape") if isinstance(entry, Mapping) else getattr(entry, "shape", None)
+        if key not in dense:
+            raise PrunedModelError(f"{str(path)!r} holds tensor {key!r}, which the model of task {task_name!r} "
+                                   f"lacks; allowed: that model's tensors.")
+        ok = isinstance(shape, (list, tuple, torch.Size)) and len(shape) == len(dense[key]) and all(
+            isinstance(n, int) and 0 <= n <= m for n, m in zip(shape, dense[key]))
+        if not ok:
+            raise PrunedModelError(f"{str(path)!r}: {key} has shape {shape!r}; allowed: at most "
+                                   f"{list(dense[key])} (the task model's) in every dimension.")
 
 
 def resize_to_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import math
+import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,26 +27,73 @@ from autoprune.result import TrialResult, TrialStatus
 from autoprune.tasks import Task
 from autoprune.training import train_epoch
 
-__all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock", "warm_up"]
+__all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock", "latency_lock_dir", "warm_up"]
 
 # Called after every fine-tune epoch with (step, metrics); returning True stops the trial.
 ReportCallback = Callable[[int, dict[str, float]], bool]
 
 
+LATENCY_LOCK_TIMEOUT_S = 300.0  # one measurement takes seconds; longer means a stuck holder
+
+
+def latency_lock_dir() -> Path:
+    """``<tmp>/autoprune-<uid>``: a directory only this user can write, so no other user
+    (or a directory someone placed at the lock's name) can hold or break the lock.
+
+    Raises:
+        TrialFailedError: the directory exists but is not this user's private directory.
+    """
+    path = Path(tempfile.gettempdir()) / f"autoprune-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise TrialFailedError(f"latency lock directory {str(path)!r} cannot be created ({exc.strerror}).") from None
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise TrialFailedError(
+            f"latency lock directory {str(path)!r} is not a directory only this user can write "
+            f"(owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o}); allowed: this user's, mode 700. "
+            f"Remove it, or set TMPDIR to a private directory."
+        )
+    return path
+
+
 @contextlib.contextmanager
-def node_latency_lock() -> Iterator[None]:
-    """Hold a machine-wide lock while measuring latency: one measurement at a time per node.
+def node_latency_lock(timeout: float = LATENCY_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold a machine-wide (per user) lock while measuring latency: one measurement at a
+    time per node.
 
     Trials running side by side (Ray workers) would otherwise slow each other's timed
     runs. A file lock needs no coordinator and is released if the process dies.
+
+    Raises:
+        TrialFailedError: the lock directory is not private, or the lock stayed held for
+            ``timeout`` seconds (the message names the process holding it).
     """
-    path = Path(tempfile.gettempdir()) / "autoprune-latency.lock"
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    path = latency_lock_dir() / "latency.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                    raise TrialFailedError(
+                        f"latency lock {str(path)!r} is held by process {holder} for more than {timeout:g} s; "
+                        f"stop that process or remove the lock file."
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def run_trial(

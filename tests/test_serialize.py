@@ -152,8 +152,27 @@ def test_other_task(tmp_path):
 def test_weights_that_do_not_fit(tmp_path):
     wrong = _TinyTask("tiny-mlp", lambda: nn.Sequential(nn.Linear(16, 4)), (16,))
     path = save_pruned(tmp_path / "m.pt", _mlp(), recipe=Recipe(), task_name=MLP.name, sparse=False)
-    with pytest.raises(PrunedModelError, match=r"does not fit task 'tiny-mlp': .*Unexpected key"):
+    with pytest.raises(PrunedModelError, match=r"0.weight has shape torch.Size\(\[32, 16\]\); allowed: at most \[4, 16\]"):
         load_pruned(path, wrong)
+
+
+def test_a_huge_declared_shape_is_refused_before_allocation(tmp_path):
+    # a packed entry declares its dense shape: 10^6 x 10^6 floats would be 4 TB
+    path = save_pruned(tmp_path / "m.pt", _mlp(), recipe=Recipe(), task_name=MLP.name, sparse=True)
+    data = torch.load(path, weights_only=True)
+    key = next(iter(data["state_dict"]["tensors"]))
+    data["state_dict"]["tensors"][key] = {"kind": "bitmask", "shape": [10**6, 10**6],
+                                          "mask": torch.zeros(1, dtype=torch.uint8), "values": torch.zeros(0)}
+    torch.save(data, path)
+    with pytest.raises(PrunedModelError, match=r"has shape \[1000000, 1000000\]; allowed: at most \["):
+        load_pruned(path, MLP)
+
+
+def test_a_file_larger_than_the_dense_model_is_refused(tmp_path):
+    path = tmp_path / "big.pt"
+    torch.save({"format": "autoprune.pruned/1", "pad": torch.zeros(10**6)}, path)
+    with pytest.raises(PrunedModelError, match=r"bytes; allowed: at most \d+ for a model of task 'tiny-mlp'"):
+        load_pruned(path, MLP)
 
 
 class _Scaled(nn.Module):

@@ -25,7 +25,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     samplers = "; ".join(f"{' | '.join(cls.samplers)} ({name})" for name, cls in BACKENDS.items())
 
     s = sub.add_parser("search", help="search pruning recipes; the Pareto front is the answer")
-    s.add_argument("space", nargs="?", default=None, help="search space YAML (default: search_spaces/default.yaml)")
+    s.add_argument("space", nargs="?", default=None,
+                   help="search space YAML (default: search_spaces/default.yaml; with --resume: the run's own)")
     s.add_argument("--task", default=None, help="override the space's task (default: the space's)")
     s.add_argument("--trials", type=int, default=None, help="override the trial budget (default: the space's; 16 in default.yaml)")
     s.add_argument("--seed", type=int, default=None, help="seed of the sampler, trials and data (default: the space's)")
@@ -34,7 +35,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--backend", default=None, help=f"{_names(BACKENDS)} (default: the space's)")
     s.add_argument("--sampler", default=None, help=f"{samplers} (default: the space's)")
     s.add_argument("--trial-pruner", default=None, help=f"{_names(TRIAL_PRUNERS)} (default: the space's)")
-    s.add_argument("--resume", action="store_true", help="continue the study in --out / --storage")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the study in --out / --storage; alone, exactly the search it was")
     s.add_argument("--executor", default=None, help=f"{_names(EXECUTORS)} (default: the space's, else local; ray when --workers > 1)")
     s.add_argument("--workers", type=int, default=None, help="trials at once (Ray; default 1)")
     s.add_argument("--address", default=None, help="Ray cluster address (else $RAY_ADDRESS or a local Ray)")
@@ -52,6 +54,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pareto", help="show the Pareto front of a run")
     p.add_argument("run_dir", type=Path)
     p.add_argument("--json", action="store_true")
+    _add_read_flags(p)
     p.set_defaults(handler=_pareto)
 
     e = sub.add_parser("export", help="export a trial's pruned model")
@@ -60,6 +63,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--format", default="state_dict",
                    help="state_dict | torch_export | onnx (only state_dict keeps unstructured and N:M sparsity packed)")
     e.add_argument("--output", type=Path, required=True, help="file to write")
+    _add_read_flags(e, task=True)
     e.set_defaults(handler=_export)
 
     t = sub.add_parser("trials", help="every trial of a run as a table (or CSV)",
@@ -69,10 +73,12 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
                        "the same study.")
     t.add_argument("run_dir", type=Path)
     t.add_argument("--csv", action="store_true", help="CSV on stdout instead of the table")
+    _add_read_flags(t)
     t.set_defaults(handler=_trials)
 
     r = sub.add_parser("report", help="write the HTML report of a run")
     r.add_argument("run_dir", type=Path)
+    _add_read_flags(r)
     r.set_defaults(handler=_report)
 
     j = sub.add_parser("schema", help="print the JSON Schema of search space files (for editors)")
@@ -80,12 +86,32 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     j.set_defaults(handler=_schema)
 
 
+def _add_read_flags(parser: argparse.ArgumentParser, task: bool = False) -> None:
+    # a run directory is data: another database, or code to import, is the user's to name
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage URL of the study (default: study.db inside the run directory)")
+    if task:
+        parser.add_argument("--task", default=None,
+                            help="the study's task, when it is not a registered name (a run directory's "
+                                 "file or module task is never imported on its own)")
+
+
 def _search(args: argparse.Namespace) -> int:
     from autoprune.search._api import run_search
+    from autoprune.search._checks import check_seed
     from autoprune.search._options import RunOptions
     from autoprune.search._space import load_space
 
-    space = load_space(args.space or "default")
+    if args.seed is not None:
+        check_seed("--seed", args.seed)
+    if args.resume and args.space is None:  # continue exactly the search the run directory holds
+        from autoprune.search._rundir import read_run_meta, resume_space
+
+        run_dir = args.out or Path("autoprune-runs") / "default"
+        space = resume_space(run_dir, args.storage)
+        args.data_dir = args.data_dir or read_run_meta(run_dir).get("data_dir")
+    else:
+        space = load_space(args.space or "default")
     space = space.with_overrides(**{k: v for k, v in {
         "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
         "sampler": args.sampler, "trial_pruner": args.trial_pruner,
@@ -99,19 +125,37 @@ def _search(args: argparse.Namespace) -> int:
     try:
         result = run_search(space, options=options)
     except KeyboardInterrupt:
-        out = options.out or Path("autoprune-runs") / space.name
-        print(f"autoprune: interrupted; the study is saved. Continue with: autoprune search "
-              f"{args.space or ''} --out {out} --resume".replace("  ", " "), file=sys.stderr)
+        print(f"autoprune: interrupted; the study is saved. Continue with: {_resume_command(args, space)}",
+              file=sys.stderr)
         return 130
     _print_front(result)
     print(f"run directory: {result.run_dir}  (report: {result.run_dir / 'report' / 'index.html'})")
     return 0
 
 
+def _resume_command(args: argparse.Namespace, space) -> str:
+    """The command that finishes this search as asked: the run directory holds its space,
+    seed, task and budget, so --out (and a storage of the user's) is all it needs."""
+    import shlex
+
+    out = args.out or Path("autoprune-runs") / space.name
+    words = ["autoprune", *(w for spec in args.plugin for w in ("--plugin", spec)), "search", "--out", str(out)]
+    hidden = ""
+    if args.storage:
+        from autoprune.search._result import redact
+
+        # a password is not echoed to a terminal or a log
+        words += ["--storage", redact(args.storage)]
+        hidden = " (with the storage password in place of ***)" if redact(args.storage) != args.storage else ""
+    if args.data_dir:
+        words += ["--data-dir", args.data_dir]
+    return " ".join(shlex.quote(w) for w in [*words, "--resume"]) + hidden
+
+
 def _pareto(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run
 
-    result = open_run(args.run_dir)
+    result = open_run(args.run_dir, storage=args.storage)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -120,12 +164,14 @@ def _pareto(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from autoprune.search._checks import check_output_file
     from autoprune.search._result import open_run
 
     from autoprune.export import KEEPS_SPARSITY, dense_export_size, format_bytes
     from autoprune.pruning import granularity_of
 
-    result = open_run(args.run_dir)
+    check_output_file("--output", args.output)
+    result = open_run(args.run_dir, storage=args.storage, task=args.task)
     path = result.export(args.trial, args.format, args.output)
     size = path.stat().st_size
     task = result.task()
@@ -144,7 +190,7 @@ def _trials(args: argparse.Namespace) -> int:
     from autoprune.search._records import trials_csv
     from autoprune.search._result import open_run
 
-    result = open_run(args.run_dir)
+    result = open_run(args.run_dir, storage=args.storage)
     if args.csv:
         sys.stdout.write(trials_csv(result.trials))
         return 0
@@ -166,7 +212,7 @@ def _trials(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run, write_run_report
 
-    result = open_run(args.run_dir)
+    result = open_run(args.run_dir, storage=args.storage)
     print(write_run_report(result))
     return 0
 

@@ -85,6 +85,9 @@ def read_space_file(path: str | Path) -> tuple[Any, str]:
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: malformed YAML: {problem}.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: byte {exc.start} is not UTF-8 ({exc.object[exc.start:exc.start + 1]!r}); "
+                          f"allowed: a UTF-8 YAML file.") from None
     if isinstance(data, dict) and "name" not in data:
         data = {"name": re.sub(r"[^A-Za-z0-9_.-]", "-", file.stem), **data}
     return data, source

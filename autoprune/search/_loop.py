@@ -18,6 +18,7 @@ import optuna
 
 from autoprune import measure
 from autoprune._io import write_text_atomic
+from autoprune.baseline import baseline_cache_path
 from autoprune.recipe import Recipe
 from autoprune.pruning import granularity_of, timing_of
 from autoprune.registry import BACKENDS, EXECUTORS
@@ -25,7 +26,7 @@ from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search import _study
 from autoprune.search._baseline import search_baseline
-from autoprune.baseline import baseline_cache_path
+from autoprune.search._checks import preflight
 from autoprune.search._events import (
     BaselineEpoch,
     BaselineReady,
@@ -39,16 +40,11 @@ from autoprune.search._events import (
     emit,
 )
 from autoprune.search._executors import Executor, ExecutorContext, TrialJob, TrialOutcome
+from autoprune.search._lock import RunLock
 from autoprune.search._options import RunOptions
 from autoprune.search._pareto import normalize
-from autoprune.search._result import (
-    RUN_FILE,
-    SearchResult,
-    compute_front,
-    feasible_front,
-    record_point,
-    redact,
-)
+from autoprune.search._result import SearchResult, compute_front, feasible_front, record_point
+from autoprune.search._rundir import clean_leftovers, default_storage, write_run_meta
 from autoprune.search._space import SearchSpace, constraint_violations
 from autoprune.search.trial_pruners import (
     NoTrialPruner,
@@ -88,14 +84,16 @@ class SearchLoop:
         self.space, self.options, self.callbacks = space, options, list(callbacks)
         self.given_pruner, self.given_executor = trial_pruner, executor
         self.executor_config = options.executor_config(space)
-        # everything a worker would only find late is checked here, before the first trial
+        self.run_dir = Path(options.out) if options.out else Path("autoprune-runs") / space.name
+        self.storage_url = options.storage or default_storage(self.run_dir)
+        # every input is checked here, before the study exists and before anything is written
+        preflight(space, options, self.executor_config, self.run_dir, self.storage_url,
+                  given_executor=executor is not None)
         self.data_dir = options.data_dir or space.data_dir
         self.task = get_task(space.task, seed=space.seed, data_dir=self.data_dir)
         from autoprune.pruning import prunable_layers
 
         prunable_layers(self.task.build_model(), Recipe())
-        self.run_dir = Path(options.out) if options.out else Path("autoprune-runs") / space.name
-        self.storage_url = options.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
         self.running: dict[int, _Running] = {}
         self.history: list[TrialHistory] = []  # finished trials as the trial pruner sees them
         self.front: list[rec.TrialRecord] = []  # the Pareto front as of the last finished trial
@@ -105,11 +103,20 @@ class SearchLoop:
 
     # -- setup ---------------------------------------------------------------------
     def _open(self) -> _study.StudyHandle:
-        if self.options.storage is None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        sampler = BACKENDS.get(self.space.backend).study_sampler(self.space)
-        return _study.open_study(self.space, self.storage_url, resume=self.options.resume,
-                                 sampler=sampler, pruner=self._trial_pruner(None).study_pruner())
+        backend = BACKENDS.get(self.space.backend)
+        handle = _study.open_study(self.space, self.storage_url, resume=self.options.resume,
+                                   sampler=backend.study_sampler(self.space),
+                                   pruner=self._trial_pruner(None).study_pruner())
+        # a resumed search continues the sampler's stream instead of restarting it (which
+        # would propose the recipes of the first trials again): seeded by the trials so far
+        n = len(handle.study.get_trials(deepcopy=False))
+        self.sampler_space = self.space.with_overrides(seed=(self.space.seed + n) % 2**32) if n else self.space
+        handle.study.sampler = backend.study_sampler(self.sampler_space)
+        write_run_meta(self.run_dir, study_name=self.space.name, storage=self.storage_url,
+                       user_storage=self.options.storage is not None, data_dir=self.data_dir,
+                       seed=self.space.seed, trials=self.space.budget.trials, task=self.space.task)
+        write_text_atomic(self.run_dir / "space.yaml", _yaml_dump(self.space.to_dict()))
+        return handle
 
     def _trial_pruner(self, min_value: float | None) -> TrialPruner:
         """The user's trial pruner, or the space's (``min_value``: the accuracy the
@@ -148,17 +155,14 @@ class SearchLoop:
         return SearchStarted(run_dir=self.run_dir, task_name=self.task.name, seed=self.space.seed,
                              space=self.space.to_dict(), args=args, versions=_versions(), resumed=self.options.resume)
 
-    def _write_run_file(self) -> None:
-        rec.write_json_atomic(self.run_dir / RUN_FILE, {
-            "study_name": self.space.name,
-            "storage": self.storage_url if self.options.storage is None else redact(self.storage_url),
-            "data_dir": self.data_dir,
-        })
-        write_text_atomic(self.run_dir / "space.yaml", _yaml_dump(self.space.to_dict()))
-        rec.write_json_atomic(self.run_dir / "baseline.json", self.base_measures)
-
     # -- the loop ------------------------------------------------------------------
     def run(self) -> SearchResult:
+        """Run the search holding the run directory's lock (one writer per run directory)."""
+        with RunLock(self.run_dir):
+            clean_leftovers(self.run_dir)  # what a SIGKILL during an atomic write left
+            return self._run()
+
+    def _run(self) -> SearchResult:
         handle = self._open()
         study = self.study = handle.study
         _study.fail_running(handle, "interrupted: the controller stopped")  # e.g. killed
@@ -171,8 +175,8 @@ class SearchLoop:
             baseline, self.base_measures = search_baseline(
                 study, self.task, self.space, on_epoch=lambda done, total: emit(self.callbacks, BaselineEpoch(done, total)))
             self.trial_pruner = self._trial_pruner(self.space.min_accuracy(self.base_measures["accuracy"]))
-            self._write_run_file()
-            backend = BACKENDS.get(self.space.backend)(study, self.space, history=trials)
+            rec.write_json_atomic(self.run_dir / "baseline.json", self.base_measures)
+            backend = BACKENDS.get(self.space.backend)(study, self.sampler_space, history=trials)
             executor = self._executor(trials)
             emit(self.callbacks, BaselineReady(self.base_measures, cached=baseline.cached,
                                                path=str(baseline_cache_path(self.task, self.space.seed))))
@@ -221,6 +225,10 @@ class SearchLoop:
                     exhausted = True
                     break
                 trial, recipe = asked
+                if forced is None and _study.answer_repeat(trial, recipe, self._done, self.space, backend) is not None:
+                    now = self._write_records(handle.study)  # answered from the study: nothing runs
+                    emit(self.callbacks, TrialFinished(now.trial(trial.number), now, budget.trials, 0, len(self.running)))
+                    continue
                 trial.set_user_attr(rec.RECIPE, recipe.to_dict())
                 if rerun_of is not None:
                     trial.set_user_attr(_study.RERUN_OF, rerun_of)
@@ -325,6 +333,7 @@ class SearchLoop:
     def _write_records(self, study: optuna.Study) -> SearchResult:
         trials = study.get_trials(deepcopy=False)
         self.n_finished, self.n_failed = _study.tally(trials)
+        self._done = _study.finished_recipes(trials)
         records = [rec.record_from_frozen(t) for t in trials]
         front, hv, knee, reference = compute_front(self.space, self.base_measures, records)
         result = SearchResult(

@@ -158,8 +158,10 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
             if self.address:
-                kwargs["address"] = self.address
-            ray.init(**kwargs)
+                kwargs["address"] = self.address  # a cluster: the user's choice of interfaces
+            else:
+                kwargs.update(_local_only(ray))
+            ray.init(**kwargs)  # token authentication (Ray's default for local clusters) stays on
             self._started_ray = not self.address
         if self.decisions:  # max_concurrency: every running trial may be waiting in ``report`` at once
             self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
@@ -287,6 +289,8 @@ class RayExecutor(Executor):
         self._actors[index] = self._new_actor()
 
     def close(self) -> None:
+        if not self._actors and self._hub is None and not self._started_ray:
+            return  # never started: nothing to stop (and Ray may not even be installed)
         import ray
 
         for actor in self._actors:
@@ -298,3 +302,18 @@ class RayExecutor(Executor):
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
+
+
+def _local_only(ray: Any) -> dict[str, Any]:
+    """ray.init arguments that keep a local Ray instance on the loopback interface.
+
+    Ray turns a node address of 127.0.0.1 into the machine's routable address unless its
+    "single machine" switch is set (the default on macOS and Windows, read from
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` when Ray is imported); it is set here for this
+    process and, through the environment, for the processes Ray starts.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False
+    return {"_node_ip_address": "127.0.0.1"}

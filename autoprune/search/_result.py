@@ -16,6 +16,7 @@ from autoprune.errors import ConfigError
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search._pareto import hypervolume, hypervolume_history, knee_point, normalize, pareto_front
+from autoprune.search._rundir import DEFAULT_DB, RUN_FILE, default_storage, read_run_meta, redact, run_storage
 from autoprune.search._space import Objective, SearchSpace, constraint_violations, parse_space
 from autoprune.tasks import Task, get_task
 
@@ -33,8 +34,6 @@ __all__ = [
     "counts",
     "redact",
 ]
-
-RUN_FILE = "run.json"
 
 
 @dataclass
@@ -58,6 +57,10 @@ class SearchResult:
     knee: rec.TrialRecord | None
     reference_point: list[float]
     data_dir: str | None = None
+    #: the task the user named for this result (``open_run(task=...)``); None: the space's
+    task_spec: str | None = None
+    #: read back from a run directory: its space's task is imported only if it is registered
+    from_run_dir: bool = False
 
     def trial(self, number: int) -> rec.TrialRecord:
         for r in self.trials:
@@ -87,7 +90,19 @@ class SearchResult:
         return model
 
     def task(self) -> Task:
-        return get_task(self.space.task, seed=self.space.seed, data_dir=self.data_dir)
+        """The task of the study: the one the user named, else the space's. A run directory
+        is data: a task it names that is not registered (a file or module path) would run
+        code from it, so it must be named by the user."""
+        from autoprune.registry import TASKS
+
+        spec = self.task_spec or self.space.task
+        if self.from_run_dir and self.task_spec is None and spec not in TASKS:
+            raise ConfigError(
+                f"the study names task={spec!r}, which is not a registered task, and autoprune does not run code "
+                f"named in a run directory; allowed: --task {spec} (task= in Python) once you trust that code, "
+                f"or a registered task: {', '.join(TASKS.names())}."
+            )
+        return get_task(spec, seed=self.space.seed, data_dir=self.data_dir)
 
     def export(self, number: int, format: str, output: str | Path) -> Path:
         """Write trial ``number``'s model as ``state_dict``, ``torch_export`` or ``onnx``."""
@@ -104,7 +119,8 @@ class SearchResult:
         objectives = [(o.name, o.direction) for o in self.space.objectives]
         return {
             "study": self.study_name,
-            "storage": redact(self.storage),
+            # the run's own study.db by its relative name: records stay true when the directory moves
+            "storage": DEFAULT_DB if self.storage == default_storage(self.run_dir) else redact(self.storage),
             "task": self.space.task,
             "objectives": [{"name": n, "direction": d} for n, d in objectives],
             "constraints": [str(c) for c in self.space.constraints],
@@ -135,17 +151,6 @@ def counts(records: Sequence[rec.TrialRecord]) -> dict[str, int]:
     for r in records:
         out[r.state] = out.get(r.state, 0) + 1
     return out
-
-
-def redact(url: str) -> str:
-    """Hide a password in a storage URL (``user:secret@host`` -> ``user:***@host``)."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            creds = creds.split(":", 1)[0] + ":***"
-        return f"{scheme}://{creds}@{host}"
-    return url
 
 
 def trial_baseline(baseline: dict[str, float], measures: dict[str, Any]) -> dict[str, float]:
@@ -220,21 +225,36 @@ def front_rows(result: SearchResult) -> list[dict[str, Any]]:
     return result.to_dict()["front"]
 
 
-def open_run(run_dir: str | Path) -> SearchResult:
-    """Reopen a finished (or interrupted) run directory: its trials, front and hypervolume."""
+def open_run(run_dir: str | Path, *, storage: str | None = None, task: str | None = None) -> SearchResult:
+    """Reopen a finished (or interrupted) run directory: its trials, front and hypervolume.
+
+    The run directory is read as data: its storage must be an SQLite file inside it unless
+    ``storage`` is given, and a task it names is imported only when registered or named
+    again as ``task`` (see :meth:`SearchResult.task`).
+
+    Raises:
+        ConfigError: not a run directory, a damaged one, or one whose storage lies elsewhere.
+    """
     run_dir = Path(run_dir)
-    meta_path = run_dir / RUN_FILE
-    if not meta_path.is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not an autoprune run directory (no {RUN_FILE}).")
-    meta = json.loads(meta_path.read_text())
+    meta = read_run_meta(run_dir)
+    url = run_storage(run_dir, meta, storage)
     try:
-        study = optuna.load_study(study_name=meta["study_name"], storage=meta["storage"])
-    except Exception as exc:
-        raise ConfigError(f"cannot open the study of {str(run_dir)!r}: {type(exc).__name__}: {exc}") from None
-    space = parse_space(study.user_attrs["space"], source=str(run_dir / "space.yaml"))
-    records = [rec.record_from_frozen(t) for t in study.get_trials(deepcopy=False)]
-    baseline = study.user_attrs.get("baseline", {})
-    front, hv, knee, reference = compute_front(space, baseline, records)
-    return SearchResult(run_dir=run_dir, study_name=meta["study_name"], storage=meta["storage"], space=space,
+        study = optuna.load_study(study_name=meta["study_name"], storage=url)
+    except Exception as exc:  # noqa: BLE001 - any failure: the study cannot be read
+        raise ConfigError(f"cannot open the study of {str(run_dir)!r}: {type(exc).__name__}: "
+                          f"{' '.join(redact(str(exc)).split())[:200]}") from None
+    try:
+        space = parse_space(study.user_attrs["space"], source=str(run_dir / "space.yaml"))
+        records = [rec.record_from_frozen(t) for t in study.get_trials(deepcopy=False)]
+        baseline = study.user_attrs.get("baseline", {})
+        if not isinstance(baseline, dict) or not all(isinstance(v, (int, float, type(None))) for v in baseline.values()):
+            raise TypeError(f"baseline is a {type(baseline).__name__} of other values, not measures")
+        front, hv, knee, reference = compute_front(space, baseline, records)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"the study of {str(run_dir)!r} is damaged ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:200]}); allowed: a study autoprune wrote.") from None
+    return SearchResult(run_dir=run_dir, study_name=meta["study_name"], storage=redact(url), space=space,
                         baseline=baseline, trials=records, pareto_front=front, hypervolume=hv, knee=knee,
-                        reference_point=reference, data_dir=meta.get("data_dir"))
+                        reference_point=reference, data_dir=meta.get("data_dir"), task_spec=task, from_run_dir=True)

@@ -25,10 +25,11 @@ from autoprune.search._result import redact
 if TYPE_CHECKING:
     from autoprune.search._space import SearchSpace
 
-__all__ = ["StudyHandle", "open_study", "fail_running", "interrupted_recipes", "tally", "store_curve",
-           "store_constraints", "store_curves_figure"]
+__all__ = ["StudyHandle", "open_study", "fail_running", "interrupted_recipes", "tally", "finished_recipes",
+           "answer_repeat", "store_curve", "store_constraints", "store_curves_figure"]
 
 RERUN_OF = "rerun_of"  # user attr: the interrupted trial a trial runs again
+REPEAT_OF = "repeat_of"  # user attr: the finished trial whose recipe a trial repeats exactly
 
 
 @dataclass
@@ -60,6 +61,7 @@ def open_study(space: SearchSpace, url: str, *, resume: bool, sampler: Any, prun
                 f"continue it or --out DIR for a new run."
             )
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        _check_same_search(study, space)
         stored = study.user_attrs.get("space_fingerprint")
         if stored != space.fingerprint():
             raise ConfigError(
@@ -68,6 +70,7 @@ def open_study(space: SearchSpace, url: str, *, resume: bool, sampler: Any, prun
             )
         if not study.metric_names:  # a study created by an earlier version
             _set_metric_names(study, space)
+        study.set_user_attr("space", space.to_dict())  # its budget now: what --resume alone continues
         return StudyHandle(study, storage, url)
     if resume:
         raise ConfigError(f"--resume: no study {name!r} in {redact(url)} to resume.")
@@ -85,6 +88,20 @@ def _set_metric_names(study: optuna.Study, space: SearchSpace) -> None:
     with warnings.catch_warnings():  # experimental since Optuna 3.2, and what the dashboard reads
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([o.name for o in space.objectives])
+
+
+def _check_same_search(study: optuna.Study, space: SearchSpace) -> None:
+    """A resume must search what the study searched: same task, same seed (the seed makes
+    the baseline every stored trial is compared with)."""
+    stored = study.user_attrs.get("space")
+    if not isinstance(stored, dict):
+        return
+    for key, flag in (("task", "--task"), ("seed", "--seed")):
+        if key in stored and stored[key] != getattr(space, key):
+            raise ConfigError(
+                f"cannot resume study {study.study_name!r} with {key}={getattr(space, key)!r}: it was searched with "
+                f"{key}={stored[key]!r}; allowed: {flag} {stored[key]} (or no {flag}), or --out DIR for a new run."
+            )
 
 
 def fail_running(handle: StudyHandle, reason: str) -> None:
@@ -204,3 +221,45 @@ def store_curves_figure(study: optuna.Study, records: Sequence[rec.TrialRecord])
                          xaxis={"title": "fine-tune step", "dtick": 1}, yaxis_title="accuracy", template="plotly_white")
     save_plotly_graph_object(study, figure, graph_object_id=CURVES_FIGURE)
     return True
+
+
+def _recipe_key(recipe: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(recipe, sort_keys=True, default=str)
+
+
+def finished_recipes(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, optuna.trial.FrozenTrial]:
+    """Complete and pruned trials by their recipe (first of each; repeats excluded)."""
+    out: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in trials:
+        status = TrialStatus.of_optuna(t.state)
+        if status in (TrialStatus.COMPLETE, TrialStatus.PRUNED) and rec.RECIPE in t.user_attrs \
+                and REPEAT_OF not in t.user_attrs:
+            out.setdefault(_recipe_key(t.user_attrs[rec.RECIPE]), t)
+    return out
+
+
+def answer_repeat(trial: optuna.Trial, recipe: Recipe, done: dict[str, optuna.trial.FrozenTrial],
+                  space: SearchSpace, backend: Any) -> int | None:
+    """Answer ``trial`` from the study when its recipe is exactly a finished trial's: the
+    same measures and state, nothing run again. Returns that trial's number, or None
+    (a new recipe: run it)."""
+    from autoprune.search._space import constraint_violations
+
+    prior = done.get(_recipe_key(recipe.to_dict()))
+    if prior is None:
+        return None
+    trial.set_user_attr(rec.RECIPE, recipe.to_dict())
+    trial.set_user_attr(REPEAT_OF, prior.number)
+    for key in (rec.MEASURES, rec.CURVE):
+        if key in prior.user_attrs:
+            trial.set_user_attr(key, prior.user_attrs[key])
+    if TrialStatus.of_optuna(prior.state) is TrialStatus.COMPLETE and prior.values is not None:
+        measures = prior.user_attrs.get(rec.MEASURES, {})
+        store_constraints(trial, [str(c) for c in space.constraints], constraint_violations(space, measures))
+        backend.tell_complete(trial, list(prior.values), measures)
+    else:
+        trial.set_user_attr(rec.REASON, f"the recipe of trial {prior.number}, which was stopped early")
+        backend.tell_stopped(trial, pruned=True)
+    return prior.number

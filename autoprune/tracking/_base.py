@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "front_html"]
 
 
 class Tracker:
@@ -64,3 +66,36 @@ class Tracker:
     def redact(self, text: str) -> str:
         """``text`` with any secret this tracker holds masked; used before logging an error."""
         return text
+
+
+def front_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """An HTML table of Pareto-front rows, columns in order of first appearance.
+
+    Example:
+        >>> print(front_html([{"number": 3, "accuracy": 0.97}]))
+        <table>
+        <thead><tr><th>number</th><th>accuracy</th></tr></thead>
+        <tbody>
+        <tr><td>3</td><td>0.97</td></tr>
+        </tbody>
+        </table>
+    """
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(str(k) for k in row if str(k) not in columns)
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return format(value, ".6g")
+        if isinstance(value, (Mapping, list, tuple)):
+            return json.dumps(value, default=str)  # e.g. a row's full recipe
+        return str(value)
+
+    lines = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr></thead>", "<tbody>"]
+    for row in rows:
+        by_name = {str(k): v for k, v in row.items()}
+        lines.append("<tr>" + "".join(f"<td>{html.escape(cell(by_name.get(c)))}</td>" for c in columns) + "</tr>")
+    lines += ["</tbody>", "</table>"]
+    return "\n".join(lines)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from autoprune._imports import require
-from autoprune.tracking._base import Tracker
+from autoprune.tracking._base import Tracker, front_html
 
 __all__ = ["MlflowTracker", "default_tracking_uri"]
 
@@ -155,7 +155,6 @@ class MlflowTracker(Tracker):
         self._log_metrics(self._parent(), measures, prefix="baseline.")
 
     def log_front(self, rows: list[dict[str, Any]], hypervolume: float, n_trials: int) -> None:
-        from autoprune.tracking._neptune import front_html
 
         parent = self._parent()
         n_trials = int(n_trials)

@@ -7,19 +7,18 @@ The hosted Neptune service shut down on 2026-03-05; the 1.x client still works:
 - ``async`` (the default when ``NEPTUNE_API_TOKEN`` and ``NEPTUNE_PROJECT`` are set)
   queues operations on disk under ``<run_dir>/.neptune/async/`` and sends them to a
   (self-hosted) server from a background thread, so the search never waits for it;
-- ``sync`` waits for the server on every call (slow: avoid for searches);
-  in both server modes, creating the run contacts the server once, retrying for up to
-  ``NEPTUNE_RETRIES_TIMEOUT`` seconds (default 60) when it cannot be reached;
+- ``sync`` waits for the server on every call (slow: avoid for searches); in both server
+  modes, creating the run retries an unreachable server for ``NEPTUNE_RETRIES_TIMEOUT``
+  seconds if set, else 3 (the client's own default, 60, would hold the search).
 - ``debug`` keeps everything in memory, readable with ``run[...].fetch()`` (tests).
 
 The client puts its data under ``NEPTUNE_DATA_DIRECTORY`` (default ``.neptune`` in the
 current directory), read when a run is created. :class:`NeptuneTracker` sets it to
 ``<run_dir>/.neptune`` for the duration of ``init_run`` only, so the process's working
 directory and environment stay as they were. The folder is named ``.neptune`` so that
-Neptune's own sync tool finds it: ``neptune sync --path <run_dir> --project ws/proj``.
-(The ``neptune`` console script imports ``pkg_resources``, which recent setuptools
-dropped; the same command runs as
-``python -c "from neptune.cli.commands import sync; sync()" --path <run_dir> --project ws/proj``.)
+Neptune's own sync tool finds it (its console script imports the dropped
+``pkg_resources``; run it as ``python -c "from neptune.cli.commands import sync; sync()"
+--path <run_dir> --project ws/proj``).
 
 Layout of a run::
 
@@ -39,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import html
 import json
 import logging
 import math
@@ -51,7 +49,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from autoprune._imports import require
 from autoprune.errors import ConfigError
-from autoprune.tracking._base import Tracker
+from autoprune.tracking._base import Tracker, front_html
 
 __all__ = ["NeptuneTracker", "resolve_neptune_mode", "NEPTUNE_MODES"]
 
@@ -211,7 +209,7 @@ class NeptuneTracker(Tracker):
         try:
             # offline there is no app: the client's "Open in the app: offline/<uuid>" misleads
             quiet = _quiet_neptune_logger() if self.mode not in _SERVER_MODES else contextlib.nullcontext()
-            with _data_directory(self.data_dir.resolve()), quiet:
+            with _creating_run(self.data_dir.resolve(), self.mode), quiet:
                 self._run = neptune.init_run(
                     mode=self.mode,
                     project=self.project,
@@ -311,15 +309,25 @@ class NeptuneTracker(Tracker):
         return self._run
 
 
+INIT_RETRIES_S = 3  # creating a run retries an unreachable server this long (the client's default: 60 s)
+
+
 @contextlib.contextmanager
-def _data_directory(path: Path) -> Iterator[None]:
-    """Point the client at ``path`` while a run is created, then restore the environment."""
+def _creating_run(path: Path, mode: str) -> Iterator[None]:
+    """While a run is created: point the client at ``path``, and in a server mode bound its
+    retries (a module value it reads on every retry) unless NEPTUNE_RETRIES_TIMEOUT is set;
+    then restore both."""
+    from neptune.common.backends import utils
+
     with _env_lock:
-        before = os.environ.get(_DATA_DIR_ENV)
+        before, retries = os.environ.get(_DATA_DIR_ENV), utils.retries_timeout
         os.environ[_DATA_DIR_ENV] = str(path)
+        if mode in _SERVER_MODES and not os.environ.get("NEPTUNE_RETRIES_TIMEOUT"):
+            utils.retries_timeout = min(INIT_RETRIES_S, retries)
         try:
             yield
         finally:
+            utils.retries_timeout = retries
             if before is None:
                 os.environ.pop(_DATA_DIR_ENV, None)
             else:
@@ -377,36 +385,3 @@ def _assign(run: Any, key: str, values: Mapping[str, Any]) -> None:
     converted = _namespace(values)
     if converted:
         run[key] = converted
-
-
-def front_html(rows: Sequence[Mapping[str, Any]]) -> str:
-    """An HTML table of Pareto-front rows, columns in order of first appearance.
-
-    Example:
-        >>> print(front_html([{"number": 3, "accuracy": 0.97}]))
-        <table>
-        <thead><tr><th>number</th><th>accuracy</th></tr></thead>
-        <tbody>
-        <tr><td>3</td><td>0.97</td></tr>
-        </tbody>
-        </table>
-    """
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(str(k) for k in row if str(k) not in columns)
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, float):
-            return format(value, ".6g")
-        if isinstance(value, (Mapping, list, tuple)):
-            return json.dumps(value, default=str)  # e.g. a row's full recipe
-        return str(value)
-
-    lines = ["<table>", "<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr></thead>", "<tbody>"]
-    for row in rows:
-        by_name = {str(k): v for k, v in row.items()}
-        lines.append("<tr>" + "".join(f"<td>{html.escape(cell(by_name.get(c)))}</td>" for c in columns) + "</tr>")
-    lines += ["</tbody>", "</table>"]
-    return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import traceback
 import warnings
@@ -40,7 +41,8 @@ class SafeTracker(Tracker):
     :meth:`start` fails, the tracker is switched off for the rest of the search.
 
     Speed: the hooks run in the controller's loop, so a tracker must not block on the
-    network. Neptune's ``async`` mode queues operations and sends them from a background
+    network. Every call is bounded: one that has not returned after ``timeout_seconds``
+    is left running in a daemon thread and the tracker is switched off with one warning. Neptune's ``async`` mode queues operations and sends them from a background
     thread; ``offline`` and ``debug`` write to local disk or memory. ``sync`` mode waits
     for the server on every call: a hook slower than ``slow_seconds`` produces one
     warning that says so.
@@ -48,6 +50,7 @@ class SafeTracker(Tracker):
     Args:
         inner: the tracker to protect.
         slow_seconds: a hook call taking longer than this is reported once.
+        timeout_seconds: a hook call taking longer than this turns the tracker off.
 
     Example:
         >>> class Broken(Tracker):
@@ -63,9 +66,10 @@ class SafeTracker(Tracker):
         1
     """
 
-    def __init__(self, inner: Tracker, slow_seconds: float = 5.0) -> None:
+    def __init__(self, inner: Tracker, slow_seconds: float = 2.0, timeout_seconds: float = 5.0) -> None:
         self.inner = inner
         self.slow_seconds = slow_seconds
+        self.timeout_seconds = timeout_seconds
         self.disabled = False
         self._warned: set[str] = set()
         self._warned_slow = False
@@ -77,9 +81,30 @@ class SafeTracker(Tracker):
         if self.disabled:
             return
         began = time.perf_counter()
-        try:
-            getattr(self.inner, hook)(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - a tracker must never stop the search
+        outcome: list[BaseException | None] = []
+
+        def call() -> None:
+            try:
+                getattr(self.inner, hook)(*args, **kwargs)
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the controller's thread
+                outcome.append(exc)
+
+        # a daemon thread bounds the call: a client retrying an unreachable server for a
+        # minute (neptune's init_run does) is left behind, and never keeps the process alive
+        worker = threading.Thread(target=call, name=f"autoprune-tracker-{hook}", daemon=True)
+        worker.start()
+        worker.join(self.timeout_seconds)
+        if not outcome:
+            self.disabled = True
+            self._emit(4, f"{type(self.inner).__name__}.{hook} did not return within {self.timeout_seconds:g} s "
+                          "(an unreachable server?); tracking is off for this search; the local record in the "
+                          "run directory is still written.")
+            return
+        exc = outcome[0]
+        if exc is not None:
+            if not isinstance(exc, Exception):
+                raise exc  # KeyboardInterrupt, SystemExit: not the tracker's to swallow
             if hook == "start":
                 self.disabled = True
             self._warn_failure(hook, exc)

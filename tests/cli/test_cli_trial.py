@@ -146,3 +146,10 @@ def test_real_cli_entry_point_runs(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["params_total"] < 100_000
+
+
+def test_a_repeated_set_merges():
+    from autoprune.cli import build_parser
+
+    args = build_parser().parse_args(["trial", "--set", "granularity=channel", "--set", "sparsity=0.5", "steps=2"])
+    assert args.set == ["granularity=channel", "sparsity=0.5", "steps=2"]
