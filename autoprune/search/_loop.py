@@ -164,7 +164,7 @@ class SearchLoop:
 
     def _run(self) -> SearchResult:
         handle = self._open()
-        study = self.study = handle.study
+        self.handle, study = handle, handle.study
         _study.fail_running(handle, "interrupted: the controller stopped")  # e.g. killed
         trials = study.get_trials(deepcopy=False)  # as left: the reruns and the latencies measured
         rerun = _study.interrupted_recipes(trials)
@@ -225,7 +225,7 @@ class SearchLoop:
                     exhausted = True
                     break
                 trial, recipe = asked
-                if forced is None and _study.answer_repeat(trial, recipe, self._done, self.space, backend) is not None:
+                if forced is None and _study.answer_repeat(handle, trial, recipe, self._done, self.space, backend) is not None:
                     now = self._write_records(handle.study)  # answered from the study: nothing runs
                     emit(self.callbacks, TrialFinished(now.trial(trial.number), now, budget.trials, 0, len(self.running)))
                     continue
@@ -265,7 +265,7 @@ class SearchLoop:
         decision = self.trial_pruner.decide(current, self.history)
         if decision.stop:
             running.stop_reason = decision.reason
-        _study.store_curve(self.study, number, [[step, value]])  # after the pruner's own report; live in the dashboard
+        _study.store_curve(self.handle, number, [[step, value]])  # after the pruner's own report; live in the dashboard
         emit(self.callbacks, TrialDecided(number, step, decision.stop, decision.reason))
         return decision.stop
 
@@ -283,7 +283,7 @@ class SearchLoop:
         trial = running.trial
         result = outcome.result
         curve = [[s, v] for s, v in (result.curve if result else running.curve)]
-        _study.store_curve(study, outcome.number, curve,  # before the tell: a finished trial is read-only
+        _study.store_curve(self.handle, outcome.number, curve,  # before the tell: a finished trial is read-only
                            state=result.status if result is not None else TrialStatus.FAILED)
         for key, value in ((rec.CURVE, curve), (rec.WORKER, outcome.worker),
                            (rec.SECONDS, round(outcome.seconds, 3)), (rec.ATTEMPTS, outcome.attempts)):
@@ -304,7 +304,7 @@ class SearchLoop:
         else:
             measures = result.measures()
             trial.set_user_attr(rec.MEASURES, _finite(measures))
-            _study.store_constraints(trial, [str(c) for c in self.space.constraints],
+            _study.store_constraints(self.handle, trial, [str(c) for c in self.space.constraints],
                                      constraint_violations(self.space, measures))
             if self._joins_front(outcome.number, result.recipe, measures):  # only front members keep a model
                 self._save_model(outcome.number, result)

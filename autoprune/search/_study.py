@@ -143,7 +143,13 @@ def tally(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
     return finished, failed
 
 
-def store_curve(study: optuna.Study, number: int, curve: Sequence[Sequence[float]],
+def _trial_id(handle: StudyHandle, number: int) -> int:
+    """The storage's id of trial ``number`` (what the storage interface takes)."""
+    study_id = handle.storage.get_study_id_from_name(handle.study.study_name)
+    return handle.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+def store_curve(handle: StudyHandle, number: int, curve: Sequence[Sequence[float]],
                 state: TrialStatus | None = None) -> bool:
     """A trial's fine-tune curve as its intermediate values (step: fine-tune step), which
     optuna-dashboard lists on the trial's page and plots for a single-objective study.
@@ -159,10 +165,9 @@ def store_curve(study: optuna.Study, number: int, curve: Sequence[Sequence[float
     Returns:
         Whether the curve was stored.
     """
-    if len(study.directions) > 1 and state not in (TrialStatus.COMPLETE, TrialStatus.FAILED):
+    if len(handle.study.directions) > 1 and state not in (TrialStatus.COMPLETE, TrialStatus.FAILED):
         return False
-    storage = study._storage  # the storage of this study (``Study`` exposes no other handle)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    storage, trial_id = handle.storage, _trial_id(handle, number)
     known = storage.get_trial(trial_id).intermediate_values
     for step, value in curve:
         if int(step) not in known and math.isfinite(float(value)):
@@ -175,7 +180,8 @@ def store_curve(study: optuna.Study, number: int, curve: Sequence[Sequence[float
 _DASHBOARD_CONSTRAINTS = "constraints"
 
 
-def store_constraints(trial: optuna.Trial, names: Sequence[str], violations: Sequence[float]) -> None:
+def store_constraints(handle: StudyHandle, trial: optuna.Trial, names: Sequence[str],
+                      violations: Sequence[float]) -> None:
     """Set the constraint values the Optuna 5 way, and as the list optuna-dashboard reads.
 
     With both, ``trial.constraints`` lists each value twice (by name and by position):
@@ -183,7 +189,8 @@ def store_constraints(trial: optuna.Trial, names: Sequence[str], violations: Seq
     """
     for name, violation in zip(names, violations):
         trial.set_constraint(name, violation)
-    trial.storage.set_trial_system_attr(trial._trial_id, _DASHBOARD_CONSTRAINTS, [float(v) for v in violations])
+    handle.storage.set_trial_system_attr(_trial_id(handle, trial.number), _DASHBOARD_CONSTRAINTS,
+                                         [float(v) for v in violations])
 
 
 CURVES_FIGURE = "finetune-curves"  # the figure's id in optuna-dashboard
@@ -240,7 +247,7 @@ def finished_recipes(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, op
     return out
 
 
-def answer_repeat(trial: optuna.Trial, recipe: Recipe, done: dict[str, optuna.trial.FrozenTrial],
+def answer_repeat(handle: StudyHandle, trial: optuna.Trial, recipe: Recipe, done: dict[str, optuna.trial.FrozenTrial],
                   space: SearchSpace, backend: Any) -> int | None:
     """Answer ``trial`` from the study when its recipe is exactly a finished trial's: the
     same measures and state, nothing run again. Returns that trial's number, or None
@@ -257,7 +264,7 @@ def answer_repeat(trial: optuna.Trial, recipe: Recipe, done: dict[str, optuna.tr
             trial.set_user_attr(key, prior.user_attrs[key])
     if TrialStatus.of_optuna(prior.state) is TrialStatus.COMPLETE and prior.values is not None:
         measures = prior.user_attrs.get(rec.MEASURES, {})
-        store_constraints(trial, [str(c) for c in space.constraints], constraint_violations(space, measures))
+        store_constraints(handle, trial, [str(c) for c in space.constraints], constraint_violations(space, measures))
         backend.tell_complete(trial, list(prior.values), measures)
     else:
         trial.set_user_attr(rec.REASON, f"the recipe of trial {prior.number}, which was stopped early")

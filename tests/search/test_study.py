@@ -46,13 +46,13 @@ def test_an_exact_repeat_is_answered_from_the_study(tmp_path):
     backend.tell_complete(first, [0.9, 100.0], {})
     done = _study.finished_recipes(study.get_trials())
     again, same = backend.ask(Recipe(sparsity=0.6))
-    assert _study.answer_repeat(again, same, done, space, backend) == first.number
+    assert _study.answer_repeat(handle, again, same, done, space, backend) == first.number
     frozen = study.get_trials()[again.number]
     assert frozen.state == optuna.trial.TrialState.COMPLETE and frozen.values == [0.9, 100.0]
     assert frozen.user_attrs[_study.REPEAT_OF] == first.number
     assert frozen.user_attrs[rec.MEASURES] == {"accuracy": 0.9, "size_bytes": 100}
     other, new = backend.ask(Recipe(sparsity=0.7))
-    assert _study.answer_repeat(other, new, _study.finished_recipes(study.get_trials()), space, backend) is None
+    assert _study.answer_repeat(handle, other, new, _study.finished_recipes(study.get_trials()), space, backend) is None
 
 
 def test_run_json_storage_resolves_inside_the_run_directory(tmp_path):
