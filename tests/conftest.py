@@ -18,6 +18,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
 def ray_session():
     """One local Ray instance for every Ray test (starting Ray costs several seconds)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from autoprune.search._ray import _local_only
+
+    # on the loopback interface, as the local Ray instance of a search
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, **_local_only(ray))
     yield ray
     ray.shutdown()
