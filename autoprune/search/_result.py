@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import optuna
 
 from autoprune.errors import ConfigError
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search._pareto import hypervolume, hypervolume_history, knee_point, normalize, pareto_front
-from autoprune.search._rundir import DEFAULT_DB, RUN_FILE, default_storage, read_run_meta, redact, run_storage
+from autoprune.search._rundir import DEFAULT_DB, RUN_FILE, default_storage, load_run_study, redact
 from autoprune.search._space import Objective, SearchSpace, constraint_violations, parse_space
 from autoprune.tasks import Task, get_task
 
@@ -236,13 +235,7 @@ def open_run(run_dir: str | Path, *, storage: str | None = None, task: str | Non
         ConfigError: not a run directory, a damaged one, or one whose storage lies elsewhere.
     """
     run_dir = Path(run_dir)
-    meta = read_run_meta(run_dir)
-    url = run_storage(run_dir, meta, storage)
-    try:
-        study = optuna.load_study(study_name=meta["study_name"], storage=url)
-    except Exception as exc:  # noqa: BLE001 - any failure: the study cannot be read
-        raise ConfigError(f"cannot open the study of {str(run_dir)!r}: {type(exc).__name__}: "
-                          f"{' '.join(redact(str(exc)).split())[:200]}") from None
+    meta, url, study = load_run_study(run_dir, storage)
     try:
         space = parse_space(study.user_attrs["space"], source=str(run_dir / "space.yaml"))
         records = [rec.record_from_frozen(t) for t in study.get_trials(deepcopy=False)]

@@ -20,7 +20,7 @@ from autoprune._io import remove_leftover_temps
 from autoprune.errors import ConfigError
 from autoprune.search import _records as rec
 
-__all__ = ["RUN_FILE", "DEFAULT_DB", "redact", "read_run_meta", "write_run_meta", "run_storage", "default_storage",
+__all__ = ["RUN_FILE", "DEFAULT_DB", "redact", "read_run_meta", "load_run_study", "write_run_meta", "run_storage", "default_storage",
            "resume_space", "clean_leftovers"]
 
 RUN_FILE = "run.json"
@@ -123,19 +123,29 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def resume_space(run_dir: Path, storage: str | None = None) -> Any:
-    """The space a run directory's study was searching (``--resume`` with no space file)."""
-    import optuna
+def load_run_study(run_dir: str | os.PathLike[str], storage: str | None = None) -> tuple[dict[str, Any], str, Any]:
+    """``run.json`` of a run directory, the storage URL :func:`run_storage` allows, and the
+    study (``optuna.Study``) in it.
 
-    from autoprune.search._space import parse_space
+    Raises:
+        ConfigError: not a run directory, a storage outside it, or a study that cannot be read.
+    """
+    import optuna
 
     meta = read_run_meta(run_dir)
     url = run_storage(run_dir, meta, storage)
     try:
-        study = optuna.load_study(study_name=meta["study_name"], storage=url)
+        return meta, url, optuna.load_study(study_name=meta["study_name"], storage=url)
     except Exception as exc:  # noqa: BLE001 - any failure: the study cannot be read
         raise ConfigError(f"cannot open the study of {str(run_dir)!r}: {type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:200]}") from None
+                          f"{' '.join(redact(str(exc)).split())[:200]}") from None
+
+
+def resume_space(run_dir: Path, storage: str | None = None) -> Any:
+    """The space a run directory's study was searching (``--resume`` with no space file)."""
+    from autoprune.search._space import parse_space
+
+    meta, _, study = load_run_study(run_dir, storage)
     stored = study.user_attrs.get("space")
     if not isinstance(stored, dict):
         raise ConfigError(f"study {meta['study_name']!r} holds no search space; pass the space file to resume.")
