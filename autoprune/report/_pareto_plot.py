@@ -16,8 +16,7 @@ from typing import Any
 
 from autoprune.report._axes import clamp
 from autoprune.report._data import CATEGORIES, ReportData
-from autoprune.report._figures import FRONT, GREY, KNEE, figure, save
-from autoprune.report._labels import Box, place_labels
+from autoprune.report._figures import FRONT, GREY, KNEE, annotate_apart, figure, save
 
 __all__ = ["pareto_figure", "plot_pareto"]
 
@@ -185,27 +184,12 @@ def _label_front(ax: Any, data: ReportData, i: int, j: int) -> None:
     to_px = ax.transData.transform
     markers = [tuple(to_px(_xy(data, p, i, j))) for p in data.points
                if all(math.isfinite(v) for v in _xy(data, p, i, j))]
-    from matplotlib.text import Text
-
-    renderer = ax.figure.canvas.get_renderer()
-    texts, anchors, sizes = [], [], []
+    labels = []
     for p, x, y in front:
         is_knee = p.number == data.knee_number
-        text = ax.annotate(
-            f"#{p.number}" + (" knee" if is_knee else ""), (x, y), xytext=(0, 0), textcoords="offset points",
-            ha="center", va="center", fontsize=_LABEL_SIZE, color=KNEE if is_knee else "#0b3d6b",
-            fontweight="bold" if is_knee else "normal", zorder=10,
+        labels.append((f"#{p.number}" + (" knee" if is_knee else ""), (x, y), dict(
+            fontsize=_LABEL_SIZE, color=KNEE if is_knee else "#0b3d6b", fontweight="bold" if is_knee else "normal",
             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75},
             arrowprops={"arrowstyle": "-", "color": "#555555", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4},
-        )
-        text.set_in_layout(False)
-        extent = Text.get_window_extent(text, renderer)  # the text alone, not its leader line
-        texts.append(text)
-        anchors.append(tuple(to_px((x, y))))
-        sizes.append((extent.width + 4, extent.height + 4))  # and the white box around it
-    bbox = ax.get_window_extent(renderer)
-    frame = Box((bbox.x0 + bbox.x1) / 2, (bbox.y0 + bbox.y1) / 2, bbox.width, bbox.height)
-    centres = place_labels(anchors, sizes, frame, markers, marker_radius=4.5)
-    points_per_px = 72.0 / ax.figure.dpi
-    for text, (ax_px, ay_px), (cx, cy) in zip(texts, anchors, centres):
-        text.xyann = ((cx - ax_px) * points_per_px, (cy - ay_px) * points_per_px)
+        )))
+    annotate_apart(ax, labels, markers, marker_radius=4.5)

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from autoprune.report._axes import focus_range
-from autoprune.report._figures import FRONT, GREY, KNEE, figure, save
-from autoprune.report._labels import Box, place_labels
+from autoprune.report._figures import FRONT, GREY, KNEE, annotate_apart, figure, save
 
 __all__ = ["Curve", "plot_hypervolume", "plot_curves", "plot_importances", "curve_limits"]
 
@@ -152,28 +151,11 @@ def _label_ends(fig: Any, ax: Any, ends: list[tuple[Curve, float, float, str]]) 
     """``#N`` at the end of each stopped curve, placed so none hides another."""
     if not ends:
         return
-    from matplotlib.text import Text
-
     fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    to_px = ax.transData.transform
-    texts, anchors, sizes = [], [], []
-    for c, x, y, colour in ends:
-        text = ax.annotate(f"#{c.number}", (x, y), xytext=(0, 0), textcoords="offset points", ha="center",
-                           va="center", fontsize=8, color=colour, fontweight="bold", zorder=10,
-                           annotation_clip=False,
-                           arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6, "shrinkA": 0,
-                                       "shrinkB": 4})
-        text.set_in_layout(False)
-        extent = Text.get_window_extent(text, renderer)  # the text alone, not its leader line
-        texts.append(text)
-        anchors.append(tuple(to_px((x, y))))
-        sizes.append((extent.width + 4, extent.height + 4))  # and the white box around it
-    bbox = ax.get_window_extent(renderer)
-    frame = Box((bbox.x0 + bbox.x1) / 2, (bbox.y0 + bbox.y1) / 2, bbox.width, bbox.height)
-    per_px = 72.0 / fig.dpi
-    for text, (px, py), (cx, cy) in zip(texts, anchors, place_labels(anchors, sizes, frame, anchors)):
-        text.xyann = ((cx - px) * per_px, (cy - py) * per_px)
+    annotate_apart(ax, [(f"#{c.number}", (x, y), dict(
+        fontsize=8, color=colour, fontweight="bold", annotation_clip=False,
+        arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4},
+    )) for c, x, y, colour in ends])
 
 
 # -- parameter importances -------------------------------------------------------------
