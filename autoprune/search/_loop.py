@@ -40,6 +40,7 @@ from autoprune.search._events import (
     emit,
 )
 from autoprune.search._executors import Executor, ExecutorContext, TrialJob, TrialOutcome
+from autoprune.search._interrupt import CtrlC
 from autoprune.search._lock import RunLock
 from autoprune.search._options import RunOptions
 from autoprune.search._pareto import normalize
@@ -95,6 +96,7 @@ class SearchLoop:
 
         prunable_layers(self.task.build_model(), Recipe())
         self.running: dict[int, _Running] = {}
+        self.ctrl_c = CtrlC()
         self.history: list[TrialHistory] = []  # finished trials as the trial pruner sees them
         self.front: list[rec.TrialRecord] = []  # the Pareto front as of the last finished trial
         self.latency_memo: measure.LatencyMemo | None = None  # the local executor's
@@ -158,7 +160,7 @@ class SearchLoop:
     # -- the loop ------------------------------------------------------------------
     def run(self) -> SearchResult:
         """Run the search holding the run directory's lock (one writer per run directory)."""
-        with RunLock(self.run_dir):
+        with RunLock(self.run_dir), self.ctrl_c:
             clean_leftovers(self.run_dir)  # what a SIGKILL during an atomic write left
             return self._run()
 
@@ -212,6 +214,7 @@ class SearchLoop:
         deadline = time.monotonic() + budget.seconds if budget.seconds else math.inf
         exhausted = False
         while True:
+            self.ctrl_c.check()
             while (not exhausted and executor.pending() < executor.slots and time.monotonic() < deadline
                    and self.n_finished + len(self.running) < (budget.trials or math.inf)
                    and self.n_failed < max(budget.trials or 0, 10)):
@@ -253,6 +256,7 @@ class SearchLoop:
 
     def _decide(self, number: int, step: int, metrics: dict[str, float]) -> bool:
         """Trial pruning, decided in the controller after every fine-tune epoch."""
+        self.ctrl_c.check()
         running = self.running[number]
         value = float(metrics["accuracy"])
         # a trial run again after its worker died reports from its first step again
