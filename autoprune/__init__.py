@@ -36,7 +36,7 @@ from autoprune.search import (
     run_search,
 )
 from autoprune.search.trial_pruners import Decision, RunningTrial, TrialHistory, TrialPruner
-from autoprune.tasks import Task, get_task
+from autoprune.tasks import ModelTask, Task, get_task, load_weights
 from autoprune.tracking import Tracker
 from autoprune.trial import run_trial
 
@@ -59,6 +59,8 @@ __all__ = [
     "LatencyConfig",
     "Recipe",
     "Task",
+    "ModelTask",
+    "load_weights",
     "get_task",
     "TrialResult",
     "TrialStatus",

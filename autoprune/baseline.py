@@ -1,4 +1,11 @@
-"""The dense baseline: trained once per (task, seed), cached on disk, measured per process."""
+"""The dense baseline: trained once per (task, seed), cached on disk, measured per process.
+
+The baseline starts from the task's :meth:`~autoprune.tasks.Task.build_model` (fresh or
+pretrained). ``baseline_epochs = 0``: that model is the baseline, evaluated as it is
+(nothing trained, BatchNorm statistics untouched); ``> 0``: it is trained that many
+epochs first. Either way the result is cached under the task's fingerprint, which is the
+same in every process and changes with the model's initial weights.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from torch import nn
 from autoprune._io import atomic_path
 from autoprune._paths import cache_dir as default_cache_dir
 from autoprune.tasks import Task
+from autoprune.tasks._base import check_metric_value
 from autoprune.training import train_epoch
 
 __all__ = ["Baseline", "get_baseline", "train_baseline", "baseline_cache_path"]
@@ -54,7 +62,7 @@ class Baseline:
         return self._reference
 
     def build(self, task: Task) -> nn.Module:
-        """A fresh copy of the trained dense model."""
+        """A fresh copy of the trained dense model (on the device ``build_model`` puts it)."""
         model = task.build_model()
         model.load_state_dict(self.state_dict)
         return model.eval()
@@ -70,23 +78,33 @@ class Baseline:
         }
 
 
-def train_baseline(task: Task, seed: int, on_epoch: Callable[[int, int], None] | None = None) -> Baseline:
-    """Train the dense model from a seeded initialisation for ``task.baseline_epochs``;
-    ``on_epoch(done, total)`` is called after each epoch (progress display)."""
+def train_baseline(task: Task, seed: int, on_epoch: Callable[[int, int], None] | None = None, *,
+                   device: str | torch.device = "cpu", fingerprint: str | None = None) -> Baseline:
+    """The dense model: ``task.build_model()`` under ``torch.manual_seed(seed)``, trained
+    ``task.baseline_epochs`` epochs on ``device`` (0: not trained, evaluated as it is);
+    ``on_epoch(done, total)`` is called after each epoch (progress display).
+
+    The weights are kept on the CPU (a cache file and Ray workers need no GPU to read
+    them).
+
+    Raises:
+        TaskError: the task's metric returned something other than a finite number.
+    """
     torch.manual_seed(seed)
-    model = task.build_model()
-    optimizer = task.make_optimizer(model.parameters(), task.baseline_lr)
-    for epoch in range(task.baseline_epochs):
-        train_epoch(model, task, optimizer, epoch)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, task.baseline_epochs)
-    accuracy = task.evaluate(model)
+    model = task.build_model().to(device)
+    if task.baseline_epochs > 0:
+        optimizer = task.make_optimizer(model.parameters(), task.baseline_lr)
+        for epoch in range(task.baseline_epochs):
+            train_epoch(model, task, optimizer, epoch)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, task.baseline_epochs)
+    accuracy = check_metric_value(task.evaluate(model), f"the metric of task {task.name!r}")
     return Baseline(
         task_name=task.name,
-        fingerprint=task.fingerprint(),
+        fingerprint=fingerprint or task.fingerprint(),
         seed=seed,
         accuracy=accuracy,
-        state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+        state_dict={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
     )
 
 
@@ -97,12 +115,14 @@ def baseline_cache_path(task: Task, seed: int, cache: Path | None = None) -> Pat
 
 
 def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache: bool = True,
-                 on_epoch: Callable[[int, int], None] | None = None) -> Baseline:
-    """Load the cached baseline of ``(task, seed)``, or train and cache it.
+                 on_epoch: Callable[[int, int], None] | None = None,
+                 device: str | torch.device = "cpu") -> Baseline:
+    """Load the cached baseline of ``(task, seed)``, or train (on ``device``) and cache it.
 
-    A cached file whose fingerprint does not match the task (other model, data, epochs)
-    is retrained and replaced, never reused. ``Baseline.cached`` says which happened;
-    ``on_epoch(done, total)`` follows the training, when there is one.
+    A cached file whose fingerprint does not match the task (other model, initial or
+    pretrained weights, data, epochs) is retrained and replaced, never reused.
+    ``Baseline.cached`` says which happened; ``on_epoch(done, total)`` follows the
+    training, when there is one.
     """
     path = baseline_cache_path(task, seed, cache)
     fingerprint = task.fingerprint()
@@ -119,7 +139,7 @@ def get_baseline(task: Task, seed: int, cache: Path | None = None, *, use_cache:
                     accuracy=float(data["accuracy"]), state_dict=data["state_dict"], cached=True,
                 )
             log.warning("cached baseline %s does not match task %s; retraining", path, task.name)
-    baseline = train_baseline(task, seed, on_epoch)
+    baseline = train_baseline(task, seed, on_epoch, device=device, fingerprint=fingerprint)
     if use_cache:
         with atomic_path(path) as tmp:
             torch.save(baseline.to_file(), tmp)

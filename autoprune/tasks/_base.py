@@ -5,12 +5,14 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import math
+import numbers
 from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["Task", "call_model", "to_device"]
+__all__ = ["Task", "call_model", "to_device", "model_device", "state_dict_digest", "check_metric_value"]
 
 Batch = tuple[Any, torch.Tensor]  # (inputs, targets); inputs: Tensor, tuple or dict of tensors
 
@@ -25,6 +27,8 @@ def call_model(model: nn.Module, inputs: Any) -> Any:
 
 
 def to_device(obj: Any, device: torch.device | str) -> Any:
+    """``obj`` (a tensor, or a dict / tuple / list of them, nested) with every tensor on
+    ``device``; anything else as it is."""
     if isinstance(obj, torch.Tensor):
         return obj.to(device)
     if isinstance(obj, dict):
@@ -34,6 +38,60 @@ def to_device(obj: Any, device: torch.device | str) -> Any:
     return obj
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (else buffer); the CPU for a model with neither."""
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def state_dict_digest(model: nn.Module) -> str:
+    """SHA-256 of the model's state_dict: every key, dtype, shape and the tensors' bytes.
+
+    Stable across processes and machines (unlike Python's salted ``hash()``), and it
+    changes whenever a weight does: a pretrained weights file enters a task's
+    fingerprint through it.
+    """
+    h = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        h.update(f"{key}|{value.dtype}|{tuple(value.shape)}|".encode())
+        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def check_metric_value(value: Any, field: str = "metric") -> float:
+    """``value`` as a float when it is a finite real number, as a task's metric must be.
+
+    Raises:
+        TaskError: a tensor, a string, a bool, NaN or infinity, naming ``field``.
+    """
+    from autoprune.errors import TaskError
+
+    if isinstance(value, torch.Tensor) or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        shown = f"a tensor {value!r}" if isinstance(value, torch.Tensor) else f"{value!r} ({type(value).__name__})"
+        raise TaskError(f"{field} returned {shown}; allowed: a finite Python number, higher is better "
+                        f"(e.g. float(x.item()) of a one-element tensor).")
+    if not math.isfinite(float(value)):
+        raise TaskError(f"{field} returned {float(value)!r}; allowed: a finite Python number, higher is better.")
+    return float(value)
+
+
+def _class_id(obj: Any) -> str:
+    """Module and name of ``obj``'s class; a class from a task file is named by the
+    file's name, so the id is the same in every process and on every machine."""
+    cls = type(obj)
+    module = cls.__module__
+    if module.startswith("autoprune_user_task_"):  # see autoprune.tasks._registry.load_task
+        import sys
+        from pathlib import Path
+
+        file = getattr(sys.modules.get(module), "__file__", None)
+        module = Path(file).name if file else "file"
+    return f"{module}.{cls.__qualname__}"
+
+
 class Task(abc.ABC):
     """A model, its data, how it is trained and how it is scored.
 
@@ -41,12 +99,20 @@ class Task(abc.ABC):
     and :meth:`example_input`; the rest has defaults for classification. Batches are
     ``(inputs, targets)`` where ``inputs`` is a tensor, a tuple of tensors (passed as
     positional arguments) or a dict of tensors (passed as keyword arguments, as Hugging
-    Face models take them).
+    Face models take them). Batches follow the model: :meth:`training_step` and
+    :meth:`evaluate` move each batch to the device of the model's parameters, so a task
+    yields its data where it keeps it (usually the CPU).
+
+    Pretrained models: :meth:`build_model` may load weights (deterministically, e.g.
+    with :func:`autoprune.tasks.load_weights`); with ``baseline_epochs = 0`` those
+    weights are the baseline, evaluated as they are (nothing trained, BatchNorm
+    statistics untouched); with ``baseline_epochs > 0`` they are fine-tuned first.
 
     Attributes:
         name: registry name, also used in cache keys.
         metric_name: what :meth:`evaluate` returns (higher is better).
-        baseline_epochs: epochs to train the dense baseline.
+        baseline_epochs: epochs to train the dense baseline from :meth:`build_model`'s
+            model; 0: that model is the baseline.
         baseline_lr: learning rate of the baseline.
         benchmark_batch_size: batch size at which latency is measured.
         seed: seed of data splits, initialisation and shuffling.
@@ -62,7 +128,8 @@ class Task(abc.ABC):
     # -- required ------------------------------------------------------------------
     @abc.abstractmethod
     def build_model(self) -> nn.Module:
-        """A freshly initialised model (seeded by the caller)."""
+        """The model to start from: freshly initialised (seeded by the caller) or loaded
+        with pretrained weights; the same weights for the same seed, in every process."""
 
     @abc.abstractmethod
     def train_batches(self, epoch: int) -> Iterable[Batch]:
@@ -82,7 +149,7 @@ class Task(abc.ABC):
 
     def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Loss of one batch; the caller runs backward and the optimizer step."""
-        inputs, targets = batch
+        inputs, targets = to_device(batch, model_device(model))
         return self.loss(call_model(model, inputs), targets)
 
     def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
@@ -96,8 +163,10 @@ class Task(abc.ABC):
         """The task's metric on validation data (default: top-1 accuracy in [0, 1])."""
         was_training = model.training
         model.eval()
+        device = model_device(model)
         correct = total = 0
-        for inputs, targets in self.val_batches():
+        for batch in self.val_batches():
+            inputs, targets = to_device(batch, device)
             pred = call_model(model, inputs).argmax(dim=-1)
             correct += int((pred == targets).sum())
             total += int(targets.numel())
@@ -112,18 +181,27 @@ class Task(abc.ABC):
             yield batch
 
     def fingerprint(self) -> str:
-        """Identifies the task's configuration; a cached baseline must match it."""
-        model = self.build_model()
+        """Identifies the task's configuration; a cached baseline must match it.
+
+        A SHA-256 of the class, settings, :meth:`config`, the model's shapes and the bytes
+        of its initial weights (built under ``torch.manual_seed(seed)``; the global random
+        state is left as it was): the same in every process and on every machine, and
+        different when a pretrained weights file changes.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = self.build_model()
         shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
         blob = json.dumps(
             {
-                "cls": f"{type(self).__module__}.{type(self).__qualname__}",
+                "cls": _class_id(self),
                 "name": self.name,
                 "seed": self.seed,
                 "epochs": self.baseline_epochs,
                 "lr": self.baseline_lr,
                 "config": self.config(),
                 "shapes": shapes,
+                "weights": state_dict_digest(model),
             },
             sort_keys=True,
             default=str,

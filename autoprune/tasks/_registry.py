@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -90,7 +91,9 @@ def load_task(spec: str) -> Any:
             path = Path(module_part).expanduser().resolve()
             if not path.is_file():
                 raise TaskError(f"task={spec!r}: file {str(path)!r} does not exist.")
-            mod_name = f"autoprune_user_task_{abs(hash(str(path)))}"
+            # a name of the path's SHA-256, not of Python's salted hash(): the same in
+            # every process, so classes and pickles (Ray) name the module alike
+            mod_name = f"autoprune_user_task_{hashlib.sha256(str(path).encode()).hexdigest()[:16]}"
             module_spec = importlib.util.spec_from_file_location(mod_name, path)
             module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
             sys.modules[mod_name] = module  # so pickling (Ray) and dataclasses can find it
@@ -134,8 +137,12 @@ def check_task(task: Any) -> Task:
             + (f" (missing: {', '.join(missing)})" if missing else "")
             + "."
         )
-    for attr, kind in (("benchmark_batch_size", int), ("baseline_epochs", int)):
+    # baseline_epochs 0: the model build_model returns (pretrained) is the baseline
+    for attr, low in (("benchmark_batch_size", 1), ("baseline_epochs", 0)):
         value = getattr(task, attr)
-        if not isinstance(value, kind) or value < 1:
-            raise TaskError(f"task {task.name!r}: {attr} must be a positive integer, but got {value!r}.")
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise TaskError(f"task {task.name!r}: {attr} must be an integer >= {low}, but got {attr}={value!r}.")
+    lr = getattr(task, "baseline_lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr >= 0 and lr < float("inf")):
+        raise TaskError(f"task {task.name!r}: baseline_lr must be a finite number >= 0, but got baseline_lr={lr!r}.")
     return task
