@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--json", action="store_true", help="print one JSON object")
     trial.set_defaults(handler=_trial)
 
-    from autoprune.search._cli import add_search_commands
+    from autoprune.search._cli import add_device_flags, add_search_commands
+
+    add_device_flags(trial, space=False)
 
     add_search_commands(sub)
     return parser
@@ -144,7 +146,7 @@ def _trial(args: argparse.Namespace) -> int:
     from autoprune.baseline import get_baseline
     from autoprune.pruning import granularity_of, prunable_layers
     from autoprune.recipe import Recipe
-    from autoprune.search._checks import check_output_dir, check_seed
+    from autoprune.search._checks import check_devices, check_output_dir, check_seed
     from autoprune.tasks import get_task
     from autoprune.trial import LatencyConfig, run_trial
 
@@ -152,13 +154,19 @@ def _trial(args: argparse.Namespace) -> int:
     if not 1 <= args.threads <= 1024:
         raise ConfigError(f"--threads must be in [1, 1024], but got --threads={args.threads}.")
     check_seed("--seed", args.seed)
+    amp = None if args.amp in (None, "none") else args.amp
+    device = check_devices(args.device or "auto", amp, args.latency_device or "cpu")
     if args.out is not None:
         check_output_dir("--out", args.out)
     task = get_task(args.task, seed=args.seed, data_dir=args.data_dir)
     prunable_layers(task.build_model(), recipe)  # a model with nothing to prune fails before training
-    baseline = get_baseline(task, args.seed)
-    result = run_trial(task, recipe, baseline, seed=args.seed, latency=LatencyConfig(threads=args.threads))
-    payload = {"task": task.name, "seed": args.seed, **result.to_dict()}
+    baseline = get_baseline(task, args.seed, device=device)
+    latency = LatencyConfig(threads=args.threads, device=args.latency_device or "cpu")
+    # device and amp only when set: a trial on the CPU in float32 is run_trial's default
+    devices = {k: v for k, v in (("device", device), ("amp", amp)) if v not in ("cpu", None)}
+    result = run_trial(task, recipe, baseline, seed=args.seed, latency=latency, **devices)
+    payload = {"task": task.name, "seed": args.seed, **result.to_dict(), "device": device,
+               "amp": amp, "latency_device": latency.device}
     if args.out is not None:
         from autoprune.serialize import save_pruned
 
@@ -181,7 +189,8 @@ def _print_trial(p: dict) -> None:
         return f"{a / b:.3f}x" if b else "n/a"
 
     print(f"task {p['task']}  recipe: {p['recipe']}")
-    print(f"status {p['status']}  fine-tune epochs {p['finetune_epochs_run']}  {p['seconds']:.1f}s")
+    print(f"status {p['status']}  fine-tune epochs {p['finetune_epochs_run']}  {p['seconds']:.1f}s  "
+          f"on {p['device']}{' (' + p['amp'] + ')' if p['amp'] else ''}, latency on {p['latency_device']}")
     print(
         f"  accuracy     {p['accuracy']:.4f}  (baseline {p['baseline_accuracy']:.4f}, "
         f"drop {100 * p['accuracy_drop']:+.2f} points)"

@@ -159,7 +159,7 @@ def run_trial(
     params_total, params_nonzero = measure.count_params(model)
     reference = baseline.reference(task)
     inputs = task.example_input(latency.batch_size or task.benchmark_batch_size)
-    lat_kwargs = dict(threads=latency.threads, warmup=latency.warmup, repeats=latency.repeats)
+    lat_kwargs = dict(threads=latency.threads, warmup=latency.warmup, repeats=latency.repeats, device=latency.device)
     if run.stopped:  # a stopped trial never enters the front: skip the expensive measurement
         latency_ms = baseline_latency_ms = math.nan
     else:

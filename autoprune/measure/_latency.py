@@ -26,13 +26,16 @@ __all__ = ["LatencyConfig", "LatencyMemo", "architecture_key", "measure_latency"
 class LatencyConfig:
     """How latency is measured: fixed torch threads, warm-up, median of repeats.
 
-    ``batch_size`` None means the task's ``benchmark_batch_size``.
+    ``batch_size`` None means the task's ``benchmark_batch_size``. ``device`` is where the
+    models are timed (copied there for the measurement): ``cpu`` by default, the edge
+    deployment case; ``cuda`` / ``cuda:N`` times with CUDA events after synchronising.
     """
 
     threads: int = 1
     warmup: int = 10
     repeats: int = 50
     batch_size: int | None = None
+    device: str = "cpu"
 
 
 # stop growing repeats here, even if min_seconds has not elapsed (very fast models)
@@ -69,11 +72,11 @@ def _measure(
     min_seconds: float, device: str | torch.device,
 ) -> list[float]:
     """Median ms per forward of each model, calls interleaved A, B, A, B, ..."""
+    from autoprune.devices import resolve_device
+
     _check(threads, warmup, repeats, min_seconds)
-    device = torch.device(device)
+    device = resolve_device(device, "latency.device")  # ConfigError when CUDA is asked for and absent
     cuda = device.type == "cuda"
-    if cuda and not torch.cuda.is_available():
-        raise ConfigError(f"device={str(device)!r} was requested, but CUDA is not available.")
     states = [(m.training, _model_device(m)) for m in models]
     inputs = to_device(inputs, device)
     samples: list[list[float]] = [[] for _ in models]
@@ -144,7 +147,8 @@ def measure_latency(
         warmup: untimed calls first (allocator, kernel selection, caches).
         repeats: minimum number of timed calls.
         min_seconds: keep timing until this much time has passed.
-        device: where to run (``"cpu"`` or ``"cuda"``).
+        device: where to run: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``; the model
+            is moved there for the measurement and back afterwards.
 
     Example:
         >>> ms = measure_latency(nn.Linear(8, 8), torch.zeros(4, 8), repeats=5, min_seconds=0)

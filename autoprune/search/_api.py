@@ -19,6 +19,7 @@ from autoprune.search.trial_pruners import TrialPruner
 
 if TYPE_CHECKING:
     from autoprune.search._executors import Executor
+    from autoprune.tasks import Task
     from autoprune.tracking import Tracker
 
 __all__ = ["run_search", "search"]
@@ -32,6 +33,9 @@ def run_search(
     trial_pruner: str | Any | None = None,
     executor: str | Executor | None = None,
     callbacks: Sequence[SearchCallback] = (),
+    task: str | Task | None = None,
+    device: str | None = None,
+    amp: str | None = None,
     **overrides: Any,
 ) -> SearchResult:
     """Search pruning recipes; return every trial and the Pareto front.
@@ -53,8 +57,16 @@ def run_search(
         callbacks: :class:`~autoprune.search.SearchCallback` objects that receive the
             search's events, after the report writer and before the tracker and the
             progress lines.
-        **overrides: space fields to override: ``task``, ``trials``, ``seed``, ``backend``,
-            ``sampler``.
+        task: the task: a name, ``pkg.mod:attr`` or ``path/file.py:attr`` (replaces the
+            space's), or a task object such as a :class:`~autoprune.ModelTask` (the run
+            then records it as ``python:<name>``; with Ray it is pickled to the workers).
+        device: where trials train and evaluate: ``auto`` (the space's default: cuda:0
+            when available, else cpu), ``cpu``, ``cuda``, ``cuda:N`` (default:
+            ``options.device``, else the space's).
+        amp: mixed precision of fine-tuning: ``bf16``, ``fp16`` (CUDA), ``none``
+            (default: ``options.amp``, else the space's).
+        **overrides: space fields to override: ``trials``, ``seed``, ``backend``,
+            ``sampler``, ``latency_device``.
 
     Returns:
         The :class:`SearchResult`, as :func:`open_run` reads it back later.
@@ -70,8 +82,13 @@ def run_search(
     """
     from autoprune.tracking import resolve_tracker
 
+    from autoprune.tasks import Task
+
     if not isinstance(space, SearchSpace):
         space = load_space(space if space is not None else "default")
+    given_task = task if isinstance(task, Task) else None
+    if task is not None:  # an object is recorded by name: a run directory never holds code
+        overrides["task"] = f"python:{task.name}" if given_task is not None else task
     given_pruner = trial_pruner if isinstance(trial_pruner, TrialPruner) else None
     if trial_pruner is not None and given_pruner is None:
         overrides["trial_pruner"] = trial_pruner
@@ -79,13 +96,16 @@ def run_search(
     if overrides:
         space = space.with_overrides(**overrides)
     options = options or RunOptions()
+    if device is not None or amp is not None:
+        options = dataclasses.replace(options, device=device or options.device,
+                                      amp=amp if amp is not None else options.amp)
     if isinstance(executor, str):
         options = dataclasses.replace(options, executor=executor)
     given_executor = executor if executor is not None and not isinstance(executor, str) else None
     if given_executor is None and options.executor is not None and not isinstance(options.executor, str):
         given_executor = options.executor
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line says what matters
-    loop = SearchLoop(space, options, trial_pruner=given_pruner, executor=given_executor)
+    loop = SearchLoop(space, options, trial_pruner=given_pruner, executor=given_executor, task=given_task)
     the_tracker = resolve_tracker(options.tracker if tracker is None else tracker, loop.run_dir)
     # the report is written before the tracker uploads it; progress lines come last
     loop.callbacks = [ReportWriter(), *callbacks, TrackerCallback(the_tracker)]

@@ -1,7 +1,7 @@
 """Every check of a search's inputs, run before the study exists and before anything is
 written: the run's numbers within their bounds, the extras its executor needs, a Ray
-address that answers, resources the machine has, a storage that keeps the study on disk
-and can be written, and an output path that is a writable directory.
+address that answers, resources and devices the machine has, a storage that keeps the
+study on disk and can be written, and an output path that is a writable directory.
 
 A search that fails any of these leaves no trace: rerunning the corrected command does
 not find a half-created study asking for ``--resume``.
@@ -30,6 +30,8 @@ __all__ = [
     "check_output_file",
     "check_storage",
     "check_executor",
+    "check_devices",
+    "check_task_picklable",
     "check_space_limits",
     "preflight",
 ]
@@ -215,6 +217,51 @@ def check_executor(config: ExecutorConfig, given: bool = False) -> None:
             check_address(address)
 
 
+def check_devices(device: str, amp: str | None, latency_device: str, config: ExecutorConfig | None = None) -> str:
+    """The devices exist here and fit the executor; returns the device trials run on
+    (for Ray: the one inside its workers, see :func:`autoprune.devices.worker_device`).
+
+    On a Ray cluster (an address) the workers' GPUs are not this machine's: only the
+    spelling of ``device`` is checked here. ``latency.device`` is always this machine's
+    (the dense model's latency is measured here).
+    """
+    from autoprune.devices import check_amp, check_device, resolve_device, worker_device
+
+    ray = config is not None and config.name == "ray"
+    cluster = ray and bool(config.address or os.environ.get("RAY_ADDRESS"))
+    text = check_device(device)
+    if not cluster:
+        resolve_device(text)
+    resolve_device(latency_device, "latency.device")
+    if not ray:
+        trial_device = str(resolve_device(text))
+    else:
+        if text.startswith("cuda") and config.gpus_per_trial <= 0:
+            raise ConfigError(f"device={text!r} with executor ray needs gpus_per_trial > 0 (each trial runs on the "
+                              f"GPU Ray gives it), but got gpus_per_trial={config.gpus_per_trial:g}; allowed: "
+                              f"gpus_per_trial > 0, or device cpu or auto.")
+        trial_device = worker_device(text, config.gpus_per_trial)
+    check_amp(amp, trial_device)
+    return trial_device
+
+
+def check_task_picklable(task: Any) -> None:
+    """A task object given to a Ray search can be sent to the workers (cloudpickle, as Ray
+    sends it); a one-line ConfigError otherwise, before any trial."""
+    from autoprune._imports import require
+
+    cloudpickle = require("ray").cloudpickle
+    try:
+        cloudpickle.dumps(task)
+    except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the task cannot travel
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise ConfigError(
+            f"task={task!r} cannot be sent to Ray workers: it does not pickle ({type(exc).__name__}: {detail}); "
+            f"allowed: a model, loaders, metric and loss that pickle, or a 'path/file.py:factory' task that "
+            f"builds them in each worker."
+        ) from None
+
+
 def check_space_limits(space: SearchSpace) -> None:
     """The space's numbers within :data:`LIMITS` (the schema checks their types)."""
     check_seed("seed", space.seed)
@@ -240,6 +287,7 @@ def preflight(space: SearchSpace, options: RunOptions, config: ExecutorConfig, r
     if space.backend == "flaml":
         require("flaml")  # the extra, before the study exists
     check_executor(config, given=given_executor)
+    check_devices(*options.device_settings(space), space.latency.device, config)
     check_output_dir("out", run_dir)
     if options.resume and options.storage is None and not (run_dir / "study.db").is_file():
         # opening the default storage would create an empty study.db, and then say "nothing to resume"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from autoprune.registry import BACKENDS, EXECUTORS, TRACKERS, TRIAL_PRUNERS
 
-__all__ = ["add_search_commands"]
+__all__ = ["add_search_commands", "add_device_flags"]
 
 
 def _names(registry) -> str:
@@ -43,6 +43,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--cpus-per-trial", type=float, default=None,
                    help="CPUs per trial, also its torch threads (default: the space's, else 1)")
     s.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per trial (default: the space's, else 0)")
+    add_device_flags(s, space=True)
     s.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
     s.add_argument("--tracker", default="auto",
                    help=f"{_names(TRACKERS)}; several separated by commas, e.g. mlflow,neptune "
@@ -86,6 +87,19 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     j.set_defaults(handler=_schema)
 
 
+def add_device_flags(parser: argparse.ArgumentParser, *, space: bool) -> None:
+    """``--device``, ``--amp`` and ``--latency-device`` (``space``: a search, whose space
+    gives the defaults)."""
+    of_space = "the space's, else " if space else ""
+    parser.add_argument("--device", default=None,
+                        help=f"where trials train and evaluate: auto | cpu | cuda | cuda:N (default: {of_space}auto: "
+                        "cuda:0 when available, else cpu)")
+    parser.add_argument("--amp", default=None,
+                        help=f"mixed precision of fine-tuning: bf16 | fp16 (CUDA only) | none (default: {of_space}none)")
+    parser.add_argument("--latency-device", default=None,
+                        help=f"where latency is measured: cpu | cuda | cuda:N (default: {of_space}cpu, the edge case)")
+
+
 def _add_read_flags(parser: argparse.ArgumentParser, task: bool = False) -> None:
     # a run directory is data: another database, or code to import, is the user's to name
     parser.add_argument("--storage", default=None,
@@ -114,11 +128,11 @@ def _search(args: argparse.Namespace) -> int:
         space = load_space(args.space or "default")
     space = space.with_overrides(**{k: v for k, v in {
         "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
-        "sampler": args.sampler, "trial_pruner": args.trial_pruner,
+        "sampler": args.sampler, "trial_pruner": args.trial_pruner, "latency_device": args.latency_device,
     }.items() if v is not None})
-    options = RunOptions(  # flags override the space's executor section
+    options = RunOptions(  # flags override the space's executor section, device and amp
         executor=args.executor, workers=args.workers, address=args.address,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, device=args.device, amp=args.amp,
         out=args.out, storage=args.storage, resume=args.resume, tracker=args.tracker,
         progress=not args.quiet, data_dir=args.data_dir,
     )

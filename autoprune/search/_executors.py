@@ -43,6 +43,8 @@ class TrialJob:
     threads: int = 1  # torch threads while training: equal on every executor, so results match
     latency: LatencyConfig = LatencyConfig()
     cache_dir: str | None = None
+    device: str = "cpu"  # where the trial trains and evaluates (a Ray worker maps it to its own GPU)
+    amp: str | None = None  # mixed precision of fine-tuning
 
 
 @dataclass
@@ -66,11 +68,13 @@ def execute_job(job: TrialJob, task: Any, baseline: Any,
     worker = f"{socket.gethostname()}:{os.getpid()}"
     outcome = TrialOutcome(number=job.number, worker=worker)
     try:
+        # device and amp only when set: a trial on the CPU in float32 is run_trial's default
+        devices = {k: v for k, v in (("device", job.device), ("amp", job.amp)) if v not in ("cpu", None)}
         with torch_threads(job.threads):
             outcome.result = run_trial(
                 task, job.recipe, baseline, seed=job.seed, callback=report,
                 latency=job.latency, latency_memo=latency_memo,
-                cache_dir=Path(job.cache_dir) if job.cache_dir else None,
+                cache_dir=Path(job.cache_dir) if job.cache_dir else None, **devices,
             )
     except Exception as exc:  # a trial that raises is FAILED with its traceback; the search goes on
         outcome.error = f"{type(exc).__name__}: {exc}"
@@ -90,7 +94,9 @@ class ExecutorContext:
         gpus_per_trial: GPUs per trial.
         max_attempts: runs of a trial whose worker died before it is FAILED.
         decisions: whether a trial pruner can stop trials (workers wait for a decision).
-        task: (task spec, seed, data dir): how a worker process rebuilds the task.
+        task: (task spec, seed, data dir): how a worker process rebuilds the task; or the
+            task object itself (a :class:`~autoprune.tasks.ModelTask`), sent to workers
+            pickled.
         latency_memo: the latency measurements of this process (in-process executors).
     """
 
@@ -100,7 +106,7 @@ class ExecutorContext:
     gpus_per_trial: float = 0.0
     max_attempts: int = 3
     decisions: bool = True
-    task: tuple[str, int, str | None] = ("digits-mlp", 0, None)
+    task: tuple[str, int, str | None] | Any = ("digits-mlp", 0, None)
     latency_memo: LatencyMemo | None = None
 
 

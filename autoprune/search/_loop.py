@@ -25,8 +25,8 @@ from autoprune.registry import BACKENDS, EXECUTORS
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search import _study
-from autoprune.search._baseline import search_baseline
-from autoprune.search._checks import preflight
+from autoprune.search._baseline import baseline_device, search_baseline
+from autoprune.search._checks import check_devices, check_task_picklable, preflight
 from autoprune.search._events import (
     BaselineEpoch,
     BaselineReady,
@@ -78,10 +78,12 @@ class SearchLoop:
         callbacks: receivers of the events, in order.
         trial_pruner: a trial pruner object to use instead of the space's.
         executor: an executor object to use instead of the one ``options`` name.
+        task: a task object (e.g. a :class:`~autoprune.tasks.ModelTask`) to use instead of
+            the one the space names.
     """
 
     def __init__(self, space: SearchSpace, options: RunOptions, callbacks: Sequence[SearchCallback] = (),
-                 *, trial_pruner: Any = None, executor: Executor | None = None) -> None:
+                 *, trial_pruner: Any = None, executor: Executor | None = None, task: Any = None) -> None:
         self.space, self.options, self.callbacks = space, options, list(callbacks)
         self.given_pruner, self.given_executor = trial_pruner, executor
         self.executor_config = options.executor_config(space)
@@ -90,8 +92,13 @@ class SearchLoop:
         # every input is checked here, before the study exists and before anything is written
         preflight(space, options, self.executor_config, self.run_dir, self.storage_url,
                   given_executor=executor is not None)
+        self.device, self.amp = options.device_settings(space)
+        self.trial_device = check_devices(self.device, self.amp, space.latency.device, self.executor_config)
         self.data_dir = options.data_dir or space.data_dir
-        self.task = get_task(space.task, seed=space.seed, data_dir=self.data_dir)
+        self.given_task = task
+        self.task = get_task(task if task is not None else space.task, seed=space.seed, data_dir=self.data_dir)
+        if task is not None and self.executor_config.name == "ray" and executor is None:
+            check_task_picklable(self.task)
         from autoprune.pruning import prunable_layers
 
         prunable_layers(self.task.build_model(), Recipe())
@@ -140,7 +147,8 @@ class SearchLoop:
             workers=ex.workers, address=ex.address, cpus_per_trial=ex.cpus_per_trial,
             gpus_per_trial=ex.gpus_per_trial, max_attempts=self.options.max_attempts,
             decisions=not isinstance(self._trial_pruner(None), NoTrialPruner),
-            task=(self.space.task, self.space.seed, self.data_dir), latency_memo=memo,
+            task=self.given_task if self.given_task is not None else (self.space.task, self.space.seed, self.data_dir),
+            latency_memo=memo,
         )
         executor = self.given_executor or EXECUTORS.get(ex.name).create(context)
         if getattr(executor, "latency_memo", None) is memo:  # an in-process executor: keep its measurements
@@ -175,7 +183,8 @@ class SearchLoop:
         executor: Executor | None = None
         try:
             baseline, self.base_measures = search_baseline(
-                study, self.task, self.space, on_epoch=lambda done, total: emit(self.callbacks, BaselineEpoch(done, total)))
+                study, self.task, self.space, on_epoch=lambda done, total: emit(self.callbacks, BaselineEpoch(done, total)),
+                device=baseline_device(self.device))
             self.trial_pruner = self._trial_pruner(self.space.min_accuracy(self.base_measures["accuracy"]))
             rec.write_json_atomic(self.run_dir / "baseline.json", self.base_measures)
             backend = BACKENDS.get(self.space.backend)(study, self.sampler_space, history=trials)
@@ -205,7 +214,8 @@ class SearchLoop:
     def _empty_result(self) -> SearchResult:
         return SearchResult(run_dir=self.run_dir, study_name=self.space.name, storage=self.storage_url,
                             space=self.space, baseline={}, trials=[], pareto_front=[], hypervolume=0.0, knee=None,
-                            reference_point=self.space.hypervolume_reference, data_dir=self.data_dir)
+                            reference_point=self.space.hypervolume_reference, data_dir=self.data_dir,
+                            task_spec=self.given_task)
 
     def _loop(self, handle: _study.StudyHandle, backend: Any, executor: Executor,
               rerun: list[tuple[int, Recipe]]) -> None:
@@ -252,6 +262,8 @@ class SearchLoop:
             threads=max(1, int(self.executor_config.cpus_per_trial)),
             latency=self.space.latency,
             cache_dir=str(cache_dir() / "sensitivity"),
+            # Ray workers map it to the GPU they were given (see autoprune.search._ray)
+            device=self.device if self.executor_config.name == "ray" else self.trial_device, amp=self.amp,
         )
 
     def _decide(self, number: int, step: int, metrics: dict[str, float]) -> bool:
@@ -343,7 +355,7 @@ class SearchLoop:
         result = SearchResult(
             run_dir=self.run_dir, study_name=self.space.name, storage=self.storage_url, space=self.space,
             baseline=self.base_measures, trials=records, pareto_front=front, hypervolume=hv, knee=knee,
-            reference_point=reference, data_dir=self.data_dir,
+            reference_point=reference, data_dir=self.data_dir, task_spec=self.given_task,
         )
         # a trial that left the front never returns to it (new trials only add dominators)
         keep = {r.number for r in front}

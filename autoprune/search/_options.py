@@ -37,6 +37,10 @@ class RunOptions:
         address: Ray cluster address (else the space's, ``RAY_ADDRESS``, a local Ray).
         cpus_per_trial: CPUs per trial (also the torch threads a trial trains with).
         gpus_per_trial: GPUs per trial.
+        device: where trials train and evaluate (``auto``, ``cpu``, ``cuda``, ``cuda:N``);
+            None: the space's ``device`` (``auto`` unless it sets one).
+        amp: mixed precision of fine-tuning (``bf16``, ``fp16`` on CUDA, ``none`` for
+            float32); None: the space's ``amp``.
         tracker: a name in :data:`autoprune.registry.TRACKERS` (``mlflow``, ``neptune``, ``none``,
             ``auto``: Neptune when its client is installed) or a
             :class:`~autoprune.tracking.Tracker` object.
@@ -58,6 +62,8 @@ class RunOptions:
     address: str | None = None
     cpus_per_trial: float | None = None
     gpus_per_trial: float | None = None
+    device: str | None = None
+    amp: str | None = None
     tracker: str | Tracker | Sequence[str | Tracker] = "auto"
     progress: bool = True
     data_dir: str | None = None
@@ -77,6 +83,12 @@ class RunOptions:
                 f"cpus_per_trial must be > 0 and gpus_per_trial >= 0, but got "
                 f"cpus_per_trial={self.cpus_per_trial}, gpus_per_trial={self.gpus_per_trial}."
             )
+        if self.device is not None:
+            from autoprune.devices import check_device
+
+            check_device(self.device)
+        if self.amp not in (None, "none", "bf16", "fp16"):
+            raise ConfigError(f"amp must be one of none, bf16, fp16, but got amp={self.amp!r}.")
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1, but got max_attempts={self.max_attempts}.")
         if self.latency_memo is not None and self.executor not in (None, "local"):
@@ -115,6 +127,12 @@ class RunOptions:
                 f"latency_memo needs executor=local (Ray workers each keep their own), but got executor={config.name!r}."
             )
         return config
+
+    def device_settings(self, space: SearchSpace) -> tuple[str, str | None]:
+        """``(device, amp)`` in effect: the values set here, else the space's (``amp="none"``
+        turns the space's mixed precision off)."""
+        amp = space.amp if self.amp is None else (None if self.amp == "none" else self.amp)
+        return self.device or space.device, amp
 
     def to_dict(self) -> dict[str, Any]:
         """The options as a tracker logs them (objects by their class name, no secrets)."""

@@ -7,6 +7,11 @@
   with the local executor; without one there is no hub and workers never wait.
 - A worker process that dies mid-trial makes the trial run again, up to ``max_attempts``
   runs, then the trial is FAILED with the reason.
+- Devices: a worker given GPUs (``gpus_per_trial`` > 0, fractions allowed) sees only
+  those (Ray sets ``CUDA_VISIBLE_DEVICES``), so its trials run on ``cuda:0`` there
+  (:func:`autoprune.devices.worker_device`); a worker given none runs ``auto`` on the CPU.
+- A task given as an object (a :class:`~autoprune.tasks.ModelTask`) goes to the object
+  store once, pickled; a task given by name or path is rebuilt by each worker.
 - Latency is measured one trial at a time per node: measuring holds a node-wide file lock
   (see :func:`autoprune.trial.node_latency_lock`), and the dense baseline is measured
   beside the pruned model in the same worker, so ratios stay honest under concurrency.
@@ -70,20 +75,22 @@ class _Worker:
     ``hub`` is None when no trial pruner can stop a trial: reports then go nowhere, and the
     curve comes back with the result."""
 
-    def __init__(self, baseline: Any, hub: Any, task: tuple[str, int, str | None],
-                 plugins: tuple[str, ...] = ()) -> None:
+    def __init__(self, baseline: Any, hub: Any, task: Any, plugins: tuple[str, ...] = ()) -> None:
+        import ray
+
         from autoprune._plugins import load_plugins
         from autoprune.measure import LatencyMemo
-        from autoprune.tasks import get_task
+        from autoprune.tasks import Task, get_task
         from autoprune.trial import warm_up
 
         self.baseline, self.hub = baseline, hub
         self.latency_memo = LatencyMemo()  # per worker process: one machine's measurements
         self.error: str | None = None
-        spec, seed, data_dir = task
+        self.gpus = len(ray.get_gpu_ids())  # the GPUs Ray gave this worker, visible as cuda:0, ...
         try:
             load_plugins(plugins)  # the driver's plug-ins: their criteria, granularities, ...
-            self.task = get_task(spec, seed=seed, data_dir=data_dir)
+            # (spec, seed, data_dir) is rebuilt here; a task object arrives unpickled
+            self.task = task if isinstance(task, Task) else get_task(task[0], seed=task[1], data_dir=task[2])
             warm_up(self.task, baseline)  # one-time costs are startup, not the first trial's
         except Exception as exc:  # reported by ready(): a task that cannot load is the user's to fix
             self.error = f"{type(exc).__name__}: {exc}"
@@ -105,9 +112,19 @@ class _Worker:
                 return False
             return bool(ray.get(self.hub.report.remote(job.number, attempt, step, metrics)))
 
-        outcome = execute_job(job, self.task, self.baseline, report, self.latency_memo)
+        outcome = execute_job(self._here(job), self.task, self.baseline, report, self.latency_memo)
         outcome.attempts = attempt
         return outcome
+
+
+    def _here(self, job: TrialJob) -> TrialJob:
+        """``job`` with its devices as this worker sees them (its GPUs are cuda:0, ...)."""
+        import dataclasses
+
+        from autoprune.devices import worker_device
+
+        latency = dataclasses.replace(job.latency, device=worker_device(job.latency.device, self.gpus))
+        return dataclasses.replace(job, device=worker_device(job.device, self.gpus), latency=latency)
 
 
 @EXECUTORS.register("ray", replace=True)  # replace: a re-import registers the new class
@@ -120,7 +137,8 @@ class RayExecutor(Executor):
 
     Args:
         workers: trials in flight at once.
-        task: (task spec, seed, data dir), resolved once by each worker when it starts.
+        task: (task spec, seed, data dir), resolved once by each worker when it starts; or
+            a task object, sent to the workers pickled (through the object store, once).
         address: cluster address; else ``RAY_ADDRESS``; else a local Ray instance sized
             to the machine.
         cpus_per_trial: Ray CPUs per trial; also the torch threads a trial trains with.
@@ -130,7 +148,7 @@ class RayExecutor(Executor):
             report (False when no trial pruner can stop a trial).
     """
 
-    def __init__(self, workers: int, task: tuple[str, int, str | None], address: str | None = None,
+    def __init__(self, workers: int, task: tuple[str, int, str | None] | Any, address: str | None = None,
                  cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0, max_attempts: int = 3,
                  decisions: bool = True) -> None:
         self.workers = workers
@@ -145,6 +163,7 @@ class RayExecutor(Executor):
         self._hub: Any = None
         self._reports: Any = None  # the hub call that returns the next reports
         self._baseline_ref: Any = None
+        self._task_ref: Any = task if isinstance(task, tuple) else None
 
     @classmethod
     def create(cls, context: ExecutorContext) -> "RayExecutor":
@@ -166,6 +185,8 @@ class RayExecutor(Executor):
         if self.decisions:  # max_concurrency: every running trial may be waiting in ``report`` at once
             self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
         self._baseline_ref = ray.put(baseline)  # once, through the object store
+        if not isinstance(self._task_spec, tuple):  # a task object: pickled once, like the baseline
+            self._task_ref = ray.put(self._task_spec)
         self._actors = [self._new_actor() for _ in range(self.workers)]
         self._wait_ready()
 
@@ -183,13 +204,18 @@ class RayExecutor(Executor):
                     dead.append(index)
                     continue
                 if error:
-                    raise TaskError(f"a Ray worker could not load task {self._task_spec[0]!r}: {error}")
+                    raise TaskError(f"a Ray worker could not load task {self._task_label!r}: {error}")
             if not dead:
                 return
             if attempt == self.max_attempts:
-                raise TaskError(f"Ray workers died while starting {attempt} times (task {self._task_spec[0]!r})")
+                raise TaskError(f"Ray workers died while starting {attempt} times (task {self._task_label!r})")
             for index in dead:
                 self._replace_actor(index)
+
+    @property
+    def _task_label(self) -> str:
+        spec = self._task_spec
+        return spec[0] if isinstance(spec, tuple) else getattr(spec, "name", type(spec).__name__)
 
     def _new_actor(self) -> Any:
         import ray
@@ -197,7 +223,7 @@ class RayExecutor(Executor):
         cls = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_restarts=0)(_Worker)
         from autoprune._plugins import loaded_plugins
 
-        return cls.remote(self._baseline_ref, self._hub, self._task_spec, loaded_plugins())
+        return cls.remote(self._baseline_ref, self._hub, self._task_ref, loaded_plugins())
 
     def submit(self, job: TrialJob, attempt: int = 1) -> None:
         load = [0] * len(self._actors)

@@ -56,8 +56,9 @@ class SearchResult:
     knee: rec.TrialRecord | None
     reference_point: list[float]
     data_dir: str | None = None
-    #: the task the user named for this result (``open_run(task=...)``); None: the space's
-    task_spec: str | None = None
+    #: the task the user named for this result (``open_run(task=...)``, or the task object
+    #: a search was given); None: the space's
+    task_spec: str | Task | None = None
     #: read back from a run directory: its space's task is imported only if it is registered
     from_run_dir: bool = False
 

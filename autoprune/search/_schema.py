@@ -24,6 +24,8 @@ from autoprune.search._constraints import parse_constraint
 from autoprune.search._schema_fields import (
     ERROR_TYPE,
     Section,
+    amp_name,
+    device_name,
     fail,
     join,
     json_schema,
@@ -48,6 +50,7 @@ OptionalPositiveNumber = number(low=0, strict=True, optional=True)
 NonNegativeNumber = number(low=0)
 Number = number()
 BackendName = named(BACKENDS, "a backend")
+DeviceName = device_name()
 ExecutorName = named(EXECUTORS, "an executor")
 
 
@@ -109,8 +112,10 @@ class ExecutorModel(Section):
 
 
 class LatencyModel(Section):
-    """How latency is measured (``batch_size`` null: the task's benchmark batch size)."""
+    """How latency is measured (``batch_size`` null: the task's benchmark batch size;
+    ``device``: cpu, the edge case, by default)."""
 
+    device: DeviceName = "cpu"
     threads: PositiveInt = 1
     batch_size: OptionalPositiveInt = None
     warmup: NonNegativeInt = 10
@@ -221,6 +226,9 @@ class SpaceModel(BaseModel):
     flaml: FlamlModel = FlamlModel()
     executor: ExecutorModel = ExecutorModel()
     latency: LatencyModel = LatencyModel()
+    device: Annotated[DeviceName, Field(description="where trials train and evaluate: auto (cuda:0 when "
+                      "available, else cpu), cpu, cuda, cuda:N")] = "auto"
+    amp: Annotated[amp_name(), Field(description="mixed precision of fine-tuning: null, bf16, fp16 (CUDA)")] = None
     reference_point: Annotated[dict[str, Number], BeforeValidator(_mapping), Field(
         description="per objective, for the hypervolume")] = {}
     warm_start: Annotated[list[dict[str, Any]], BeforeValidator(check_warm_start), json_schema(lambda: {

@@ -29,6 +29,8 @@ __all__ = [
     "Section",
     "number",
     "named",
+    "device_name",
+    "amp_name",
     "json_schema",
     "recipe_field_schema",
     "recipe_fields_schema",
@@ -122,6 +124,35 @@ def named(registry: Registry[Any], what: str) -> Any:
 
     return Annotated[str, json_schema(lambda: {"type": "string", "enum": list(registry.names())}),
                      BeforeValidator(check)]
+
+
+def device_name() -> Any:
+    """A device as :func:`autoprune.devices.check_device` spells it (``auto``, ``cpu``,
+    ``cuda``, ``cuda:N``); whether this machine has it is checked before a search starts."""
+    from autoprune.devices import DEVICE_CHOICES, check_device
+    from autoprune.errors import ConfigError
+
+    def check(value: Any) -> Any:
+        try:
+            return check_device(value)
+        except ConfigError:
+            raise fail(f"{value!r} is not a device; allowed: {join(DEVICE_CHOICES)}.") from None
+
+    return Annotated[str, json_schema(lambda: {"type": "string", "pattern": r"^(auto|cpu|cuda(:\d+)?)$"}),
+                     BeforeValidator(check)]
+
+
+def amp_name() -> Any:
+    """Mixed precision: null (float32; also ``none``), ``bf16`` or ``fp16``."""
+
+    def check(value: Any) -> Any:
+        if value is None or value == "none":
+            return None
+        if value not in ("bf16", "fp16"):
+            raise fail(f"{value!r} is not a mixed precision; allowed: null, bf16, fp16.")
+        return value
+
+    return Annotated[Optional[str], json_schema(lambda: {"enum": [None, "bf16", "fp16"]}), BeforeValidator(check)]
 
 
 def recipe_field_schema(name: str) -> dict[str, Any]:

@@ -20,7 +20,9 @@ Layout (every key but ``objectives`` and ``params`` is optional; defaults shown)
     trial_pruner: none        # or {name: pareto, percentile: 25, ...}; see below
     flaml: {tolerances: {}, targets: {}}           # lexicographic objectives (flaml only)
     executor: {name: local, workers: 1, cpus_per_trial: 1, gpus_per_trial: 0, address: null}
-    latency: {threads: 1, batch_size: null, warmup: 10, repeats: 50}
+    device: auto              # where trials train and evaluate: auto | cpu | cuda | cuda:N
+    amp: null                 # mixed precision of fine-tuning: null | bf16 | fp16 (CUDA)
+    latency: {device: cpu, threads: 1, batch_size: null, warmup: 10, repeats: 50}
     reference_point: {}       # per objective, for the hypervolume (default: 5 points
                               # worse than dense on accuracy axes, 1.0 x dense on others)
     warm_start: []            # recipes tried first, e.g. [{granularity: channel, sparsity: 0.5}]
@@ -37,6 +39,12 @@ fields, the names registered in :mod:`autoprune.registry`), a range has ``low < 
 (``low > 0``) or ``step``. ``when: {param: [values]}`` samples a param only when another
 categorical param took one of those values (several keys: all must hold); otherwise the
 recipe default is used. ``keep_layers`` can only be fixed.
+
+Devices (:mod:`autoprune.devices`): ``device: auto`` trains and evaluates on
+``cuda:0`` when CUDA is available, else on the CPU; with Ray, each trial uses the GPU
+``gpus_per_trial`` gave it. ``latency.device`` is where latency is measured: the CPU by
+default (edge deployment), or CUDA (timed with CUDA events). Neither changes what is
+searched, so a resumed search may set them anew.
 
 Trial pruners: ``none``; ``pareto`` (two or more objectives; options percentile,
 n_startup_trials, n_warmup_steps, n_min_peers, margin, min_hypervolume_gain,
@@ -183,6 +191,8 @@ class SearchSpace:
     flaml: FlamlSpec = FlamlSpec()
     executor: ExecutorConfig = ExecutorConfig()
     latency: LatencyConfig = LatencyConfig()
+    device: str = "auto"
+    amp: str | None = None
     reference: Mapping[str, float] = field(default_factory=dict)
     warm_start: tuple[Recipe, ...] = ()
     fixed: Mapping[str, Any] = field(default_factory=dict)
@@ -244,13 +254,17 @@ class SearchSpace:
             "trial_pruner": self.trial_pruner.to_dict(),
             "flaml": {"tolerances": dict(self.flaml.tolerances), "targets": dict(self.flaml.targets)},
             "executor": dataclasses.asdict(self.executor),
-            # the key order of the layout before latency was a LatencyConfig
+            # the key order of the layout before latency was a LatencyConfig; the device
+            # only when it is not the CPU, so the layouts stored before it read the same
             "latency": {"threads": lat.threads, "batch_size": lat.batch_size, "warmup": lat.warmup,
-                        "repeats": lat.repeats},
+                        "repeats": lat.repeats, **({"device": lat.device} if lat.device != "cpu" else {})},
             "reference_point": dict(self.reference),
             "warm_start": warm,
             "fixed": fixed,
             "params": {p.name: p.to_dict() for p in self.params},
+            # only when set: layouts stored before these keys existed read the same
+            **({"device": self.device} if self.device != "auto" else {}),
+            **({"amp": self.amp} if self.amp is not None else {}),
         }
 
     def fingerprint(self) -> str:
@@ -278,17 +292,23 @@ class SearchSpace:
         backend: str | None = None,
         sampler: str | None = None,
         trial_pruner: str | TrialPrunerConfig | None = None,
+        device: str | None = None,
+        amp: str | None = None,
+        latency_device: str | None = None,
     ) -> SearchSpace:
         """A re-validated copy with CLI flags applied (None: keep the file's value).
 
         A new ``backend`` without a ``sampler`` takes that backend's default sampler when
         the current one does not fit it; a ``trial_pruner`` given by name drops the
-        file's options.
+        file's options. ``amp="none"`` turns mixed precision off.
         """
         d = self.to_dict()
-        for key, value in (("task", task), ("data_dir", data_dir), ("seed", seed)):
+        for key, value in (("task", task), ("data_dir", data_dir), ("seed", seed), ("device", device),
+                           ("amp", amp)):
             if value is not None:
                 d[key] = value
+        if latency_device is not None:
+            d["latency"]["device"] = latency_device
         if trials is not None:
             d["budget"]["trials"] = trials
         if seconds is not None:
@@ -371,10 +391,13 @@ def parse_space(data: Mapping[str, Any], source: str = "<dict>") -> SearchSpace:
         trial_pruner=m.trial_pruner_config,
         flaml=FlamlSpec(dict(m.flaml.tolerances), dict(m.flaml.targets)),
         executor=ExecutorConfig(ex.name, ex.workers, ex.cpus_per_trial, ex.gpus_per_trial, ex.address),
-        latency=LatencyConfig(threads=lat.threads, warmup=lat.warmup, repeats=lat.repeats, batch_size=lat.batch_size),
+        latency=LatencyConfig(threads=lat.threads, warmup=lat.warmup, repeats=lat.repeats, batch_size=lat.batch_size,
+                              device=lat.device),
         reference=dict(m.reference_point),
         warm_start=m.warm_start_recipes,
         fixed=dict(m.fixed),
+        device=m.device,
+        amp=m.amp,
         source=source,
     )
 
