@@ -118,6 +118,27 @@ class ModelTask(Task):
             raise TaskError(f"example_input must be a tensor, a tuple or a dict of tensors with a batch dimension, "
                             f"but got {type(self._example).__name__}.")
         self.benchmark_batch_size = benchmark_batch_size or (_rows(inputs) or 1)
+        if metric is not None:
+            self._check_metric_type(inputs, targets)
+
+    def _check_metric_type(self, inputs: Any, targets: Any) -> None:
+        """The metric on the first validation batch returns a number (a tensor or a string
+        fails here, when the task is made; NaN is checked on the whole validation data,
+        where a metric of one batch may legitimately be undefined)."""
+        model = self.model
+        was_training = model.training
+        try:
+            with torch.no_grad():
+                outputs = _logits(call_model(model.eval(), inputs))
+        except Exception as exc:  # the model cannot run the data: say so in one line
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            raise TaskError(f"model fails on the first batch of val_loader ({type(exc).__name__}: {detail}); "
+                            f"allowed: batches whose inputs the model takes.") from None
+        finally:
+            model.train(was_training)
+        value = self.metric_fn(outputs, targets)
+        if not (isinstance(value, float) and value != value):  # NaN: see the docstring
+            check_metric_value(value, f"metric {getattr(self.metric_fn, '__name__', 'metric')!r}")
 
     # -- the Task protocol ------------------------------------------------------------
     def build_model(self) -> nn.Module:

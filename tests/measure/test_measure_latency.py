@@ -94,7 +94,7 @@ def test_cuda_latency_uses_events_and_returns_the_model():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
 def test_cuda_requested_without_cuda_is_a_clear_error():
-    with pytest.raises(ConfigError, match="device='cuda' was requested, but CUDA is not available"):
+    with pytest.raises(ConfigError, match=r"latency.device='cuda' but CUDA is not available on this machine; allowed: cpu or auto"):
         measure_latency(nn.Linear(2, 2), torch.zeros(1, 2), device="cuda")
 
 
