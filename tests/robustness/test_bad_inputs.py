@@ -57,6 +57,68 @@ def _space(**replace: str) -> Setup:
     return setup
 
 
+# Tasks a user gets wrong: ModelTasks with bad loaders or metrics, weights that do not fit
+BAD_TASKS = """\
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from autoprune import ModelTask
+from autoprune.tasks import load_weights
+from autoprune.tasks._digits import DigitsMLP
+
+gen = torch.Generator().manual_seed(0)
+loader = DataLoader(TensorDataset(torch.randn(32, 8, generator=gen), torch.randint(0, 3, (32,), generator=gen)),
+                    batch_size=8)
+
+
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def tensor_metric(outputs, targets):
+    return (outputs.argmax(-1) == targets).float().mean()
+
+
+def text_metric(outputs, targets):
+    return "high"
+
+
+def nan_metric(outputs, targets):
+    return math.nan
+
+
+def not_pairs():
+    return ModelTask(model(), loader, [torch.zeros(8, 8), torch.zeros(8, 8)])
+
+
+def with_metric(metric):
+    return lambda: ModelTask(model(), loader, loader, metric=metric)
+
+
+tensor = with_metric(tensor_metric)
+text = with_metric(text_metric)
+nan = with_metric(nan_metric)
+
+
+class Mismatch(DigitsMLP):
+    def build_model(self):
+        return load_weights(super().build_model(), Path(__file__).with_name("w.pt"))
+"""
+
+
+def _bad_tasks(world: Path) -> None:
+    import torch
+
+    (world / "bad_tasks.py").write_text(BAD_TASKS)
+    torch.save(torch.nn.Linear(64, 10).state_dict(), world / "w.pt")
+    (world / "cache").mkdir()  # the user's cache directory: no baseline may land in it
+
+
 S = ["search", "space.yaml", "--out", "new", "--tracker", "none", "--quiet"]
 B = ["search", "bad.yaml", "--out", "new", "--tracker", "none", "--quiet"]
 T = ["trial", "--task", "digits-mlp"]
@@ -197,6 +259,29 @@ CASES: list[tuple[str, list[str], dict[str, str], Setup | None, str]] = [
     ("export-trial-unknown", ["export", "run", "--trial", "999", "--output", "m.pt"], {}, None, r"trial=999 is not in study"),
     ("export-format-unknown", ["export", "run", "--trial", "0", "--format", "tflite", "--output", "m.pt"], {}, None, r"format must be one of state_dict, torch_export, onnx, but got format='tflite'"),
     ("export-other-task", ["export", "run", "--trial", "0", "--output", "m.pt", "--task", "digits-cnn"], {}, None, r"task"),
+    # -- devices -----------------------------------------------------------------------------
+    ("device-cuda-without-cuda", S + ["--device", "cuda"], {}, None, r"device='cuda' but CUDA is not available on this machine; allowed: cpu or auto"),
+    ("device-cuda-n-without-cuda", S + ["--device", "cuda:1"], {}, None, r"device='cuda:1' but CUDA is not available"),
+    ("device-unknown", S + ["--device", "gpu"], {}, None, r"device must be one of auto, cpu, cuda, cuda:N, but got device='gpu'"),
+    ("space-device-cuda", B, {}, _space(**{"seed: 0": "seed: 0\ndevice: cuda"}), r"device='cuda' but CUDA is not available"),
+    ("space-device-unknown", B, {}, _space(**{"seed: 0": "seed: 0\ndevice: tpu"}), r"bad\.yaml: device: 'tpu' is not a device; allowed: auto, cpu, cuda, cuda:N"),
+    ("amp-fp16-on-cpu", S + ["--amp", "fp16"], {}, None, r"amp='fp16' needs a CUDA device, but the device is 'cpu'; allowed on the CPU: null or bf16"),
+    ("amp-unknown", S + ["--amp", "fp32"], {}, None, r"amp must be one of none, bf16, fp16, but got amp='fp32'"),
+    ("space-amp-fp16-on-cpu", B, {}, _space(**{"seed: 0": "seed: 0\namp: fp16"}), r"amp='fp16' needs a CUDA device"),
+    ("latency-device-cuda", S + ["--latency-device", "cuda"], {}, None, r"latency\.device='cuda' but CUDA is not available"),
+    ("space-latency-device-unknown", B, {}, _space(**{"repeats: 3": "repeats: 3, device: npu"}), r"latency\.device: 'npu' is not a device"),
+    ("trial-device-cuda", T + ["--device", "cuda"], {}, None, r"device='cuda' but CUDA is not available on this machine; allowed: cpu or auto"),
+    ("trial-amp-fp16", T + ["--amp", "fp16"], {}, None, r"amp='fp16' needs a CUDA device, but the device is 'cpu'"),
+    ("trial-latency-device-cuda", T + ["--latency-device", "cuda:0"], {}, None, r"latency\.device='cuda:0' but CUDA"),
+    # -- ModelTask and pretrained weights -------------------------------------------------------
+    ("modeltask-not-pairs", ["trial", "--task", "bad_tasks.py:not_pairs"], {}, _bad_tasks, r"val_loader yields a tensor of shape \[8, 8\], not \(inputs, targets\); allowed: a DataLoader"),
+    ("modeltask-not-pairs-search", S + ["--task", "bad_tasks.py:not_pairs"], {}, _bad_tasks, r"val_loader yields a tensor of shape \[8, 8\], not \(inputs, targets\)"),
+    ("modeltask-metric-tensor", ["trial", "--task", "bad_tasks.py:tensor"], {}, _bad_tasks, r"metric 'tensor_metric' returned a tensor tensor\(.*\); allowed: a finite Python number, higher is better"),
+    ("modeltask-metric-tensor-search", S + ["--task", "bad_tasks.py:tensor"], {}, _bad_tasks, r"metric 'tensor_metric' returned a tensor"),
+    ("modeltask-metric-text", ["trial", "--task", "bad_tasks.py:text"], {}, _bad_tasks, r"metric 'text_metric' returned 'high' \(str\); allowed: a finite Python number"),
+    ("modeltask-metric-nan", ["trial", "--task", "bad_tasks.py:nan"], {}, _bad_tasks, r"metric 'nan_metric' returned nan; allowed: a finite Python number"),
+    ("weights-mismatch", ["trial", "--task", "bad_tasks.py:Mismatch"], {}, _bad_tasks, r"weights file '.*w\.pt' does not match the model: key '0\.weight' \(shape \[512, 64\]\) is missing from the file; allowed: a state_dict"),
+    ("weights-mismatch-search", S + ["--task", "bad_tasks.py:Mismatch"], {}, _bad_tasks, r"weights file '.*w\.pt' does not match the model"),
     # -- plug-ins ----------------------------------------------------------------------------
     ("plugin-missing", ["--plugin", "missing_plugin.py", "tasks"], {}, None, r"missing_plugin"),
 ]
@@ -206,6 +291,8 @@ CASES: list[tuple[str, list[str], dict[str, str], Setup | None, str]] = [
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, snapshot, monkeypatch, capsys, case):
     _, argv, env, setup, pattern = case
     monkeypatch.setattr("autoprune.search._checks._local_gpus", lambda: 0)  # the same on a GPU machine
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr("sys.dont_write_bytecode", True)  # importing a case's task file writes nothing
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     lock = None
