@@ -89,7 +89,8 @@ class _Worker:
         self.gpus = len(ray.get_gpu_ids())  # the GPUs Ray gave this worker, visible as cuda:0, ...
         try:
             load_plugins(plugins)  # the driver's plug-ins: their criteria, granularities, ...
-            # (spec, seed, data_dir) is rebuilt here; a task object arrives unpickled
+            if isinstance(task, bytes):  # a task object, unpickled here so that a failure is reported
+                task = ray.cloudpickle.loads(task)
             self.task = task if isinstance(task, Task) else get_task(task[0], seed=task[1], data_dir=task[2])
             warm_up(self.task, baseline)  # one-time costs are startup, not the first trial's
         except Exception as exc:  # reported by ready(): a task that cannot load is the user's to fix
@@ -186,7 +187,7 @@ class RayExecutor(Executor):
             self._hub = ray.remote(num_cpus=0, max_concurrency=1000)(_Hub).remote()
         self._baseline_ref = ray.put(baseline)  # once, through the object store
         if not isinstance(self._task_spec, tuple):  # a task object: pickled once, like the baseline
-            self._task_ref = ray.put(self._task_spec)
+            self._task_ref = ray.put(ray.cloudpickle.dumps(self._task_spec))
         self._actors = [self._new_actor() for _ in range(self.workers)]
         self._wait_ready()
 
@@ -204,7 +205,10 @@ class RayExecutor(Executor):
                     dead.append(index)
                     continue
                 if error:
-                    raise TaskError(f"a Ray worker could not load task {self._task_label!r}: {error}")
+                    hint = "" if isinstance(self._task_spec, tuple) else (
+                        "; allowed: a task object whose classes and functions the workers can import, or a "
+                        "'path/file.py:factory' task that builds it in each worker")
+                    raise TaskError(f"a Ray worker could not load task {self._task_label!r}: {error}{hint}")
             if not dead:
                 return
             if attempt == self.max_attempts:
