@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from autoprune.tasks import call_model
+from autoprune.tasks import call_model, model_device, to_device
 
 __all__ = ["count_params", "count_flops"]
 
@@ -51,7 +51,7 @@ def count_flops(model: nn.Module, example_input: Any) -> int:
     try:
         counter = FlopCounterMode(display=False)
         with torch.inference_mode(), counter:
-            call_model(model, example_input)
+            call_model(model, to_device(example_input, model_device(model)))  # inputs follow the model
     finally:
         model.train(was_training)
     return counter.get_total_flops() // 2
