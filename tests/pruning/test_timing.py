@@ -54,8 +54,8 @@ def test_before_training_prunes_once_then_trains() -> None:
 
 
 @pytest.mark.parametrize("timing, epochs", [("after_training", 4), ("during_training", 6), ("before_training", 6)])
-def test_training_epochs(timing: str, epochs: int) -> None:
+def test_training_length(timing: str, epochs: int) -> None:
     task = TinyTask()
     task.baseline_epochs = 2
     recipe = Recipe(timing=timing, finetune_epochs=4)
-    assert timing_of(recipe).training_epochs(recipe, task) == epochs
+    assert timing_of(recipe).training_length(recipe, task) == epochs
