@@ -95,7 +95,8 @@ def test_default_space_is_the_documented_one() -> None:
     ]
     assert [str(c) for c in space.constraints] == ["accuracy_drop <= 0.02"]
     assert space.trial_pruner.name == "pareto"
-    assert {p.name for p in space.params} >= {"granularity", "sparsity", "finetune_epochs", "finetune_lr"}
+    assert {p.name for p in space.params} >= {"granularity", "sparsity", "finetune_epochs", "finetune_lr_scale",
+                                             "distill_weight"}
 
 
 def test_full_space_covers_every_dimension() -> None:
