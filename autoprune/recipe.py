@@ -192,6 +192,7 @@ class Recipe:
         for name, (low, high) in BOUNDS.items():
             if getattr(self, name) is not None or name not in _OPTIONAL:
                 _check_bounded(name, getattr(self, name), low, high, integer=name not in _FLOATS)
+        self._check_pairs()
         if self.bn_recalibration is not None and not isinstance(self.bn_recalibration, bool):
             raise ConfigError(f"bn_recalibration must be true, false or null (on with BatchNorm), "
                               f"but got bn_recalibration={self.bn_recalibration!r}.")
@@ -210,7 +211,7 @@ class Recipe:
                 object.__setattr__(self, name, float(getattr(self, name)))
 
     def _check_budget(self) -> None:
-        """One budget unit: epochs or optimizer steps; an unset ``finetune_epochs``
+        """One budget unit, epochs or optimizer steps: an unset ``finetune_epochs``
         becomes 0 beside ``finetune_steps``, else :data:`DEFAULT_FINETUNE_EPOCHS`."""
         if self.finetune_steps is not None:
             if self.finetune_epochs:  # 0 epochs beside a step budget is what to_dict() writes
@@ -219,15 +220,17 @@ class Recipe:
                     f"finetune_epochs={self.finetune_epochs}); allowed: one of them."
                 )
             object.__setattr__(self, "finetune_epochs", 0)
-        else:
-            if self.report_every is not None:
-                raise ConfigError(
-                    f"report_every counts optimizer steps and needs finetune_steps, but got "
-                    f"report_every={self.report_every} with finetune_steps=None; allowed: report_every=None "
-                    f"(a report after every epoch) or a finetune_steps budget."
-                )
-            if self.finetune_epochs is None:
-                object.__setattr__(self, "finetune_epochs", DEFAULT_FINETUNE_EPOCHS)
+        elif self.finetune_epochs is None:
+            object.__setattr__(self, "finetune_epochs", DEFAULT_FINETUNE_EPOCHS)
+
+    def _check_pairs(self) -> None:
+        """Fields that only mean something beside another one, or instead of it."""
+        if self.finetune_steps is None and self.report_every is not None:
+            raise ConfigError(
+                f"report_every counts optimizer steps and needs finetune_steps, but got "
+                f"report_every={self.report_every} with finetune_steps=None; allowed: report_every=None "
+                f"(a report after every epoch) or a finetune_steps budget."
+            )
         if self.finetune_lr is not None and self.finetune_lr_scale != 1.0:
             raise ConfigError(
                 f"finetune_lr and finetune_lr_scale are both set (finetune_lr={self.finetune_lr!r}, "

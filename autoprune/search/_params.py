@@ -102,7 +102,7 @@ def check_field_value(name: str, value: Any) -> Any:
         raise ValueError(f"{name} takes a number, but got {value!r}.")
     value = float(value) if kind == "float" else value
     # the recipe's own check, with a partner that keeps nm_n < nm_m out of the way
-    partner = {"nm_n": {"nm_m": value + 1}, "nm_m": {"nm_n": 1}}.get(name, {})
+    partner = {"nm_n": {"nm_m": value + 1}, "nm_m": {"nm_n": 1}, "report_every": {"finetune_steps": 1}}.get(name, {})
     try:
         Recipe(**{name: value, **partner})
     except ConfigError as exc:
