@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
+import itertools
 import math
 import os
 import stat
@@ -11,7 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -20,18 +22,22 @@ from torch.optim.lr_scheduler import LambdaLR
 from autoprune import measure
 from autoprune.measure import LatencyConfig
 from autoprune.baseline import Baseline
-from autoprune.errors import TrialFailedError
+from autoprune.errors import ConfigError, TrialFailedError
 from autoprune.pruning import Pruner, granularity_of, prunable_layers, timing_of
+from autoprune.pruning.recovery import Distillation, bn_recalibration_on, recalibrate_batchnorm
 from autoprune.recipe import Recipe
 from autoprune.result import TrialResult, TrialStatus
-from autoprune.tasks import Task
-from autoprune.training import train_epoch
+from autoprune.tasks import Task, to_device
+from autoprune.training import model_device, train_epoch
 
 __all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock", "latency_lock_dir", "warm_up"]
 
-# Called after every fine-tune epoch with (step, metrics); returning True stops the trial.
+# Called after every fine-tune epoch (or report_every optimizer steps) with (step, metrics);
+# returning True stops the trial.
 ReportCallback = Callable[[int, dict[str, float]], bool]
 
+
+AMP_MODES = (None, "bf16", "fp16")
 
 LATENCY_LOCK_TIMEOUT_S = 300.0  # one measurement takes seconds; longer means a stuck holder
 
@@ -106,23 +112,31 @@ def run_trial(
     latency: LatencyConfig = LatencyConfig(),
     latency_memo: measure.LatencyMemo | None = None,
     cache_dir: Path | None = None,
+    device: str | torch.device = "cpu",
+    amp: str | None = None,
 ) -> TrialResult:
     """Apply ``recipe`` to the task's model and measure the result beside ``baseline``.
 
     Args:
         task: what the model is and how it is trained and scored.
         recipe: the pruning recipe (criterion, granularity, sparsity, schedule, timing,
-            fine-tune budget).
+            fine-tune budget, recovery).
         baseline: the trained dense model of ``task`` (see :func:`autoprune.baseline.get_baseline`).
         seed: seeds pruning scores, fine-tuning order and initialisation.
         callback: called with ``(step, metrics)`` after every fine-tune epoch (step ``k``
-            after ``k`` epochs) and, when pruning after training, once before the first
-            (step 0: the pruned model as it is); returning True stops the trial, which then
-            comes back with status ``PRUNED``.
+            after ``k`` epochs), or with a step budget every ``recipe.report_every``
+            optimizer steps and at the end of each fine-tune segment (step ``k`` after
+            ``k`` optimizer steps); and, when pruning after training, once before the
+            first (step 0: the pruned model as it is, BatchNorm recalibrated). Returning
+            True stops the trial, which then comes back with status ``PRUNED``.
         latency: how latency is measured.
         latency_memo: reuse the latency of a model with the same architecture measured
             before (see :class:`autoprune.measure.LatencyMemo`); None measures every time.
         cache_dir: where sensitivity scans are cached (None: no cache).
+        device: where the models (dense, teacher, pruned) train and are evaluated; the
+            batches follow the model.
+        amp: mixed precision of fine-tuning: ``bf16``, ``fp16`` (with a gradient
+            scaler) or None (full precision).
 
     Returns:
         A :class:`TrialResult`; its ``model`` is the pruned model with masks made permanent.
@@ -135,21 +149,24 @@ def run_trial(
         >>> result.params_total < result.baseline_params_total
         True
     """
+    if amp not in AMP_MODES:
+        raise ConfigError(f"amp must be one of {', '.join(map(str, AMP_MODES))}, but got amp={amp!r}.")
     start = time.perf_counter()
     torch.manual_seed(seed)
-    dense = baseline.build(task)
-    pruner = Pruner(recipe, task, cache_dir=cache_dir)
+    dense = baseline.build(task).to(device)
+    recalibrate = bn_recalibration_on(recipe, dense)
+    pruner = _RecoveringPruner(recipe, task, cache_dir=cache_dir, recalibrate=recalibrate)
     # the prunable weights are counted on the dense model, so removed channels count as pruned
     layer_names = [name for name, _ in prunable_layers(dense, recipe)]
     prunable_total = sum(dict(dense.named_modules())[n].weight.numel() for n in layer_names)
 
     timing = timing_of(recipe)
-    run = _Run(task, callback, report_pruned_model=timing.reports_pruned_model)
+    teacher = dense if recipe.distill_weight > 0 else None  # eval mode, never trained: a timing copies it
+    run = _Run(task, recipe, callback, report_pruned_model=timing.reports_pruned_model, amp=amp, teacher=teacher)
     model = timing.run(pruner, dense, run.train)
     model = pruner.finalize(model).eval()
 
-    # folding masks in changes no output, so the last fine-tune evaluation is the final one
-    accuracy = run.curve[-1][1] if run.curve else task.evaluate(model)
+    accuracy = run.final_accuracy(model)
     if not math.isfinite(accuracy):
         raise TrialFailedError(f"the task's metric is {accuracy} after pruning with {recipe.summary()}.")
     sd = measure.deployable_state_dict(model)
@@ -158,14 +175,10 @@ def run_trial(
     remaining = sum(int((modules[n].weight != 0).sum()) for n in layer_names if n in modules)
     params_total, params_nonzero = measure.count_params(model)
     reference = baseline.reference(task)
-    inputs = task.example_input(latency.batch_size or task.benchmark_batch_size)
-    lat_kwargs = dict(threads=latency.threads, warmup=latency.warmup, repeats=latency.repeats, device=latency.device)
     if run.stopped:  # a stopped trial never enters the front: skip the expensive measurement
         latency_ms = baseline_latency_ms = math.nan
     else:
-        measure_pair = latency_memo.pair if latency_memo is not None else measure.measure_latency_pair
-        with node_latency_lock():
-            latency_ms, baseline_latency_ms = measure_pair(model, dense, inputs, **lat_kwargs)
+        latency_ms, baseline_latency_ms = _latency(task, model, dense, latency, latency_memo)
     return TrialResult(
         recipe=recipe,
         accuracy=accuracy,
@@ -175,7 +188,7 @@ def run_trial(
         params_nonzero=params_nonzero,
         size_bytes=measure.state_dict_size(sd, sparse=sparse),
         baseline_size_bytes=reference["size_bytes"],
-        flops=measure.count_flops(model, task.example_input(1)),
+        flops=measure.count_flops(model, to_device(task.example_input(1), model_device(model))),
         baseline_flops=reference["flops"],
         latency_ms=latency_ms,
         baseline_latency_ms=baseline_latency_ms,
@@ -186,6 +199,32 @@ def run_trial(
         curve=run.curve,
         model=model,
     )
+
+
+def _latency(task: Task, model: nn.Module, dense: nn.Module, latency: LatencyConfig,
+             memo: measure.LatencyMemo | None) -> tuple[float, float]:
+    """Latency of the pruned and the dense model on ``latency.device`` (the measurement moves
+    them there and back)."""
+    inputs = task.example_input(latency.batch_size or task.benchmark_batch_size)
+    measure_pair = memo.pair if memo is not None else measure.measure_latency_pair
+    with node_latency_lock():
+        return measure_pair(model, dense, inputs, threads=latency.threads, warmup=latency.warmup,
+                            repeats=latency.repeats, device=latency.device)
+
+
+class _RecoveringPruner(Pruner):
+    """The recipe's pruner, recalibrating BatchNorm after every pruning step (before the
+    step's fine-tuning and its step-0 report) when ``recalibrate``."""
+
+    def __init__(self, recipe: Recipe, task: Task, *, cache_dir: Path | None, recalibrate: bool) -> None:
+        super().__init__(recipe, task, cache_dir=cache_dir)
+        self.recalibrate = recalibrate
+
+    def step(self, model: nn.Module, target: float) -> nn.Module:
+        model = super().step(model, target)
+        if self.recalibrate:
+            recalibrate_batchnorm(model, self.task.calibration_batches(self.recipe.bn_recalibration_batches))
+        return model
 
 
 def warm_up(task: Task, baseline: Baseline) -> None:
@@ -200,46 +239,129 @@ def warm_up(task: Task, baseline: Baseline) -> None:
 
 
 class _Run:
-    """Fine-tuning bookkeeping: epochs run, the curve, the stop signal."""
+    """Fine-tuning bookkeeping: the budget's unit, epochs and optimizer steps run, the
+    batch stream of a step budget, the curve, the stop signal."""
 
-    def __init__(self, task: Task, callback: ReportCallback | None, *, report_pruned_model: bool) -> None:
-        self.task, self.callback = task, callback
+    def __init__(self, task: Task, recipe: Recipe, callback: ReportCallback | None, *,
+                 report_pruned_model: bool, amp: str | None = None, teacher: nn.Module | None = None) -> None:
+        self.task, self.recipe, self.callback = task, recipe, callback
         self.report_pruned_model = report_pruned_model
-        self.epochs_run = 0
+        self.amp = amp
+        self.loss_fn = (Distillation(task, teacher, recipe.distill_weight, recipe.distill_temperature)
+                        if teacher is not None else None)
+        self.scaler = None  # made on the first fp16 segment, kept: its scale carries over
+        self.epochs_run = 0  # complete epochs (a step budget: passes over the training data)
+        self.steps_run = 0  # optimizer steps
         self.curve: list[tuple[int, float]] = []
         self.stopped = False
+        self._stream: Iterator[Any] | None = None
+        self._report_task: Task | None = None
 
-    def train(self, model: nn.Module, lr: float, epochs: int, lr_schedule: str = "constant") -> bool:
-        """Train ``epochs`` epochs, reporting after each; True when told to stop."""
-        if epochs <= 0 or self.stopped:
+    @property
+    def position(self) -> int:
+        """The step index of the next report: epochs, or optimizer steps with a step budget."""
+        return self.epochs_run if self.recipe.budget_unit == "epochs" else self.steps_run
+
+    def train(self, model: nn.Module, lr: float, amount: int, lr_schedule: str = "constant") -> bool:
+        """Train ``amount`` epochs (or optimizer steps), reporting along the way; True when
+        told to stop."""
+        if amount <= 0 or self.stopped:
             return self.stopped
         # step 0: the pruned model before fine-tuning, so a trial pruner can stop it for free
         if self.report_pruned_model and not self.curve and self._report(model):
             return True
         # a fresh optimizer: channel pruning replaces parameters between steps
         optimizer = self.task.make_optimizer([p for p in model.parameters() if p.requires_grad], lr)
-        scheduler = _lr_scheduler(optimizer, epochs, lr_schedule)
-        for _ in range(epochs):
-            train_epoch(model, self.task, optimizer, epoch=self.epochs_run)
-            scheduler.step()
-            self.epochs_run += 1
-            accuracy = self.task.evaluate(model)
-            if not math.isfinite(accuracy):
-                raise TrialFailedError(f"the task's metric is {accuracy} at fine-tune step {self.epochs_run}.")
-            if self._report(model, accuracy):
+        scheduler = _lr_scheduler(optimizer, amount, lr_schedule)
+        if self.amp == "fp16" and self.scaler is None:
+            self.scaler = torch.amp.GradScaler(model_device(model).type)
+        kwargs = dict(amp=self.amp, loss_fn=self.loss_fn, scaler=self.scaler)
+        if self.recipe.budget_unit == "epochs":
+            for _ in range(amount):
+                batches = _Counted(self.task.train_batches(self.epochs_run))
+                train_epoch(model, self.task, optimizer, self.epochs_run, batches=batches, **kwargs)
+                self.steps_run += batches.n
+                scheduler.step()
+                self.epochs_run += 1
+                if self._report(model):
+                    return True
+            return False
+        end = self.steps_run + amount
+        every = self.recipe.report_every or amount
+        while self.steps_run < end:
+            # up to the next report (a multiple of report_every, or the segment's end); one
+            # step at a time when the learning rate changes every step
+            chunk = 1 if lr_schedule != "constant" else min(every - self.steps_run % every, end - self.steps_run)
+            train_epoch(model, self.task, optimizer, self.epochs_run, max_steps=chunk, batches=self._batches(),
+                        **kwargs)
+            self.steps_run += chunk
+            for _ in range(chunk):
+                scheduler.step()
+            if (self.steps_run % every == 0 or self.steps_run == end) and self._report(model):
                 return True
         return False
 
-    def _report(self, model: nn.Module, accuracy: float | None = None) -> bool:
-        if accuracy is None:
-            accuracy = self.task.evaluate(model)
-        self.curve.append((self.epochs_run, accuracy))
+    def _batches(self) -> Iterator[Any]:
+        """One stream of training batches across epochs (a step budget ends mid-epoch and
+        the next segment goes on from there)."""
+        if self._stream is None:
+            self._stream = self._epochs()
+        return self._stream
+
+    def _epochs(self) -> Iterator[Any]:
+        while True:
+            empty = True
+            for batch in self.task.train_batches(self.epochs_run):
+                empty = False
+                yield batch
+            if empty:
+                raise TrialFailedError(f"the task yields no training batches in epoch {self.epochs_run}.")
+            self.epochs_run += 1
+
+    def _evaluate(self, model: nn.Module) -> float:
+        """The metric of a report: on the first ``report_batches`` validation batches (a
+        fixed subset, drawn once) or on all of them."""
+        n = self.recipe.report_batches
+        if n is None:
+            return self.task.evaluate(model)
+        if self._report_task is None:
+            device = model_device(model)
+            subset = [to_device(b, device) for b in itertools.islice(self.task.val_batches(), n)]
+            view = copy.copy(self.task)  # the task's own evaluate, over the subset
+            view.val_batches = lambda: iter(subset)  # type: ignore[method-assign]
+            self._report_task = view
+        return self._report_task.evaluate(model)
+
+    def final_accuracy(self, model: nn.Module) -> float:
+        """The metric on the whole validation data: the last report's when it was taken
+        there on the final model, else evaluated now."""
+        if self.curve and self.recipe.report_batches is None:
+            return self.curve[-1][1]  # folding masks in changes no output
+        return self.task.evaluate(model)
+
+    def _report(self, model: nn.Module) -> bool:
+        accuracy = self._evaluate(model)
+        if not math.isfinite(accuracy):
+            raise TrialFailedError(f"the task's metric is {accuracy} at fine-tune step {self.position}.")
+        self.curve.append((self.position, accuracy))
         if self.callback is not None:
             total, nonzero = measure.count_params(model)
             metrics = {"accuracy": accuracy, "params_total": float(total), "params_nonzero": float(nonzero)}
-            if self.callback(self.epochs_run, metrics):
+            if self.callback(self.position, metrics):
                 self.stopped = True
         return self.stopped
+
+
+class _Counted:
+    """Batches, counted as they are drawn (the optimizer steps of an epoch)."""
+
+    def __init__(self, batches: Iterable[Any]) -> None:
+        self.batches, self.n = batches, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in self.batches:
+            self.n += 1
+            yield batch
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, epochs: int, lr_schedule: str) -> LambdaLR:

@@ -21,6 +21,7 @@ __all__ = [
     "get_schedule",
     "schedule_targets",
     "split_epochs",
+    "split_budget",
 ]
 
 
@@ -88,8 +89,9 @@ def schedule_targets(recipe: Recipe) -> list[float]:
     return get_schedule(recipe.schedule).targets(recipe.effective_sparsity, recipe.pruning_steps)
 
 
-def split_epochs(total: int, steps: int) -> list[int]:
-    """Spread ``total`` fine-tune epochs over ``steps`` pruning steps.
+def split_epochs(total: int, steps: int, *, name: str = "finetune_epochs") -> list[int]:
+    """Spread a fine-tune budget of ``total`` epochs (or optimizer steps, ``name`` being
+    the field it comes from) over ``steps`` pruning steps.
 
     The remainder goes to the last steps, so the final (sparsest) step gets the most
     recovery: ``split_epochs(5, 3) == [1, 2, 2]``.
@@ -97,6 +99,17 @@ def split_epochs(total: int, steps: int) -> list[int]:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps must be an int >= 1, but got steps={steps!r}.")
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        raise ConfigError(f"finetune_epochs must be an int >= 0, but got finetune_epochs={total!r}.")
+        raise ConfigError(f"{name} must be an int >= 0, but got {name}={total!r}.")
     base, extra = divmod(total, steps)
     return [base + (1 if k >= steps - extra else 0) for k in range(steps)]
+
+
+def split_budget(recipe: Recipe, steps: int) -> list[int]:
+    """The recipe's fine-tune budget (:attr:`Recipe.finetune_budget`, epochs or optimizer
+    steps) spread over ``steps`` pruning steps as :func:`split_epochs` does.
+
+    Example:
+        >>> split_budget(Recipe(finetune_steps=100, schedule="iterative", steps=3), 3)
+        [33, 33, 34]
+    """
+    return split_epochs(recipe.finetune_budget, steps, name=f"finetune_{recipe.budget_unit}")

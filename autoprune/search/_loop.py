@@ -247,7 +247,7 @@ class SearchLoop:
                     trial.set_user_attr(_study.RERUN_OF, rerun_of)
                 self.running[trial.number] = _Running(trial, recipe)
                 emit(self.callbacks, TrialStarted(trial.number, recipe, rerun_of,
-                                                  timing_of(recipe).training_epochs(recipe, self.task)))
+                                                  timing_of(recipe).training_length(recipe, self.task)))
                 executor.submit(self._job(trial.number, recipe))
             if executor.pending() == 0:
                 break
@@ -276,7 +276,7 @@ class SearchLoop:
         emit(self.callbacks, TrialReported(number, step, dict(metrics)))
         known = {k: float(v) for k, v in metrics.items() if k != "accuracy"}
         current = RunningTrial(number, {int(s): v for s, v in running.curve}, known,
-                               n_steps=timing_of(running.recipe).training_epochs(running.recipe, self.task),
+                               n_steps=timing_of(running.recipe).training_length(running.recipe, self.task),
                                optuna_trial=running.trial, to_point=lambda final: self._point(known, final))
         decision = self.trial_pruner.decide(current, self.history)
         if decision.stop:

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from autoprune.errors import ConfigError
-from autoprune.recipe import LR_SCHEDULES, Recipe
+from autoprune.recipe import DEFAULT_FINETUNE_EPOCHS, LR_SCHEDULES, Recipe
 from autoprune.registry import ALLOCATIONS, CRITERIA, GRANULARITIES, SCHEDULES, TIMINGS, Registry
 
 __all__ = [
     "FIELDS",
+    "NULLABLE",
     "DEFAULTS",
     "ParamSpec",
     "field_choices",
@@ -30,8 +31,11 @@ __all__ = [
     "param_values",
 ]
 
-#: recipe field -> its type as written in recipe.py ("int", "float", "str", "bool", "tuple[str, ...]")
-FIELDS: dict[str, str] = {f.name: str(f.type) for f in dataclasses.fields(Recipe)}
+#: recipe field -> its type as written in recipe.py ("int", "float", "str", "bool", "tuple[str, ...]"),
+#: without "| None"
+FIELDS: dict[str, str] = {f.name: str(f.type).removesuffix(" | None") for f in dataclasses.fields(Recipe)}
+#: the fields that also take None (null in YAML): a default derived when the trial runs
+NULLABLE: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Recipe) if str(f.type).endswith(" | None"))
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -41,6 +45,7 @@ def _default(f: dataclasses.Field) -> Any:
 
 #: recipe field -> its default, as ``Recipe().to_dict()`` has it (read without building a Recipe)
 DEFAULTS: dict[str, Any] = {f.name: _default(f) for f in dataclasses.fields(Recipe)}
+DEFAULTS["finetune_epochs"] = DEFAULT_FINETUNE_EPOCHS  # None stands for it without finetune_steps
 
 _NAMED: dict[str, Registry[Any] | tuple[str, ...]] = {
     "criterion": CRITERIA,
@@ -77,6 +82,8 @@ def check_field_value(name: str, value: Any) -> Any:
     """
     kind = FIELDS[name]
     choices = field_choices(name)
+    if value is None and name in NULLABLE:
+        return None
     if choices is not None:
         if value not in choices:
             raise ValueError(f"{value!r} is not a {name}; allowed: {', '.join(map(str, choices))}.")
@@ -95,7 +102,7 @@ def check_field_value(name: str, value: Any) -> Any:
         raise ValueError(f"{name} takes a number, but got {value!r}.")
     value = float(value) if kind == "float" else value
     # the recipe's own check, with a partner that keeps nm_n < nm_m out of the way
-    partner = {"nm_n": {"nm_m": value + 1}, "nm_m": {"nm_n": 1}}.get(name, {})
+    partner = {"nm_n": {"nm_m": value + 1}, "nm_m": {"nm_n": 1}, "report_every": {"finetune_steps": 1}}.get(name, {})
     try:
         Recipe(**{name: value, **partner})
     except ConfigError as exc:
@@ -196,6 +203,8 @@ def param_values(params: Sequence[ParamSpec], fixed: Mapping[str, Any], recipe: 
         if name in searched:
             continue
         expected = fixed.get(name, DEFAULTS[name])
+        if name == "finetune_epochs" and fixed.get(name) is None:  # unset: derived from the budget's unit
+            expected = 0 if recipe.finetune_steps is not None else DEFAULT_FINETUNE_EPOCHS
         if name == "allocation" and _stands_for(expected, allowed, value):
             continue
         if (list(expected) if isinstance(expected, tuple) else expected) != value:

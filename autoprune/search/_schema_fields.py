@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 from autoprune.registry import Registry
-from autoprune.search._params import FIELDS, field_choices
+from autoprune.search._params import FIELDS, NULLABLE, field_choices
 
 __all__ = [
     "ERROR_TYPE",
@@ -163,7 +163,8 @@ def recipe_field_schema(name: str) -> dict[str, Any]:
     kind = FIELDS[name]
     if kind.startswith("tuple"):
         return {"type": "array", "items": {"type": "string"}}
-    return {"type": {"bool": "boolean", "int": "integer", "float": "number"}.get(kind, "string")}
+    json_type = {"bool": "boolean", "int": "integer", "float": "number"}.get(kind, "string")
+    return {"type": [json_type, "null"] if name in NULLABLE else json_type}
 
 
 def recipe_fields_schema() -> dict[str, Any]:

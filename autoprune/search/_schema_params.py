@@ -238,6 +238,7 @@ def check_recipes(params: tuple[ParamSpec, ...], fixed: dict[str, Any],
     except ConfigError as exc:
         raise fail(str(exc), "fixed") from None
     _check_nm(params, fixed)
+    _check_alternatives(params, fixed)
     recipes = []
     for i, values in enumerate(warm_start):
         try:
@@ -264,3 +265,19 @@ def _check_nm(params: tuple[ParamSpec, ...], fixed: Mapping[str, Any]) -> None:
         where = "params.nm_n" if "nm_n" in by_name else "params.nm_m"
         raise fail(f"nm_n can be {n_max} and nm_m {m_min}, but nm_n must stay below nm_m.", where)
 
+
+
+# pairs of recipe fields that say one thing two ways: (field, value that sets nothing)
+_ALTERNATIVES = ((("finetune_steps", None), ("finetune_epochs", 0)), (("finetune_lr", None), ("finetune_lr_scale", 1.0)))
+
+
+def _check_alternatives(params: tuple[ParamSpec, ...], fixed: Mapping[str, Any]) -> None:
+    """A step budget and an epoch budget (an explicit learning rate and a relative one)
+    are never both searched or fixed: every recipe of the space would be refused."""
+    searched = {p.name for p in params}
+    for pair in _ALTERNATIVES:
+        where = [f"params.{name}" if name in searched else f"fixed.{name}"
+                 for name, unset in pair if name in searched or fixed.get(name, unset) != unset]
+        if len(where) == 2:
+            raise fail(f"{pair[0][0]} and {pair[1][0]} cannot both be set (also {where[0]}); allowed: one of them.",
+                       where[1])

@@ -214,3 +214,22 @@ class Task(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, seed={self.seed})"
+
+    def distillation_loss(self, student_outputs: Any, teacher_outputs: Any, temperature: float) -> torch.Tensor:
+        """The distillation term of fine-tuning (``Recipe.distill_weight``): by default
+        ``T^2 * KL(softmax(teacher / T) || softmax(student / T))`` over the last dimension,
+        averaged over the other positions; outputs with ``.logits`` (Hugging Face) use it.
+        The ``T^2`` keeps the gradients' scale independent of ``T`` (Hinton et al. 2015).
+        Override it for outputs that are not logits.
+        """
+        from autoprune.errors import TrialFailedError
+
+        s, t = (getattr(o, "logits", o) for o in (student_outputs, teacher_outputs))
+        if not (isinstance(s, torch.Tensor) and isinstance(t, torch.Tensor) and s.shape == t.shape):
+            raise TrialFailedError(f"distillation_loss compares logits of one shape, but got {type(s).__name__} "
+                            f"{list(getattr(s, 'shape', []))} and {type(t).__name__} {list(getattr(t, 'shape', []))}; "
+                            f"override Task.distillation_loss for these outputs.")
+        # float32 whatever the autocast dtype, so soft targets keep their small probabilities
+        s, t = (x.float().reshape(-1, x.shape[-1]) / temperature for x in (s, t))
+        kl = nn.functional.kl_div(s.log_softmax(-1), t.log_softmax(-1), reduction="batchmean", log_target=True)
+        return kl * temperature**2

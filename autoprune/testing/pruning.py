@@ -338,7 +338,7 @@ class _FineTuneLog:
 
 def check_timing(timing: Timing, task: Task | None = None) -> None:
     """The run leaves the dense model unchanged, ends at the recipe's sparsity, asks for
-    :meth:`Timing.training_epochs` epochs in all, and stops when the callback says so.
+    :meth:`Timing.training_length` epochs in all, and stops when the callback says so.
 
     Raises:
         AssertionError: a contract is broken.
@@ -355,8 +355,8 @@ def check_timing(timing: Timing, task: Task | None = None) -> None:
     model = timing.run(Pruner(recipe, task), dense, log)
     _expect(isinstance(model, nn.Module), f"run() must return the model, got {type(model).__name__}.")
     _expect(_same_state(before, _state(dense)), "run() must leave the dense model unchanged.")
-    epochs, expected = sum(e for _, e, _ in log.calls), timing.training_epochs(recipe, task)
-    _expect(epochs == expected, f"run() asked for {epochs} epochs of training, training_epochs() says {expected}.")
+    epochs, expected = sum(e for _, e, _ in log.calls), timing.training_length(recipe, task)
+    _expect(epochs == expected, f"run() asked for {epochs} epochs of training, training_length() says {expected}.")
     final = Pruner(recipe, task).finalize(model)
     removed = _zero_fraction(prunable_layers(final, recipe))
     _expect(abs(removed - recipe.effective_sparsity) <= 0.02,

@@ -29,6 +29,14 @@ def test_defaults_are_valid_and_round_trip():
         ("finetune_lr", 1e9, r"finetune_lr must be a number in \[0, 100\]"),
         ("finetune_lr", 0.0, r"finetune_lr must be > 0"),
         ("finetune_schedule", "step", r"finetune_schedule must be one of constant, cosine, but got finetune_schedule='step'"),
+        ("finetune_steps", 0, r"finetune_steps must be an integer in \[1, 1e\+07\], but got finetune_steps=0"),
+        ("report_batches", -1, r"report_batches must be an integer in \[1, 100000\], but got report_batches=-1"),
+        ("distill_weight", 1.01, r"distill_weight must be a number in \[0, 1\], but got distill_weight=1.01"),
+        ("distill_weight", -0.5, r"distill_weight must be a number in \[0, 1\]"),
+        ("distill_temperature", 0.0, r"distill_temperature must be > 0"),
+        ("finetune_lr_scale", -1.0, r"finetune_lr_scale must be > 0, but got finetune_lr_scale=-1.0"),
+        ("bn_recalibration", "yes", r"bn_recalibration must be true, false or null"),
+        ("bn_recalibration_batches", 0, r"bn_recalibration_batches must be an integer in \[1, 100000\]"),
     ],
 )
 def test_bad_values_name_field_value_and_allowed(field, value, match):
@@ -64,3 +72,39 @@ def test_from_strings_rejects_unknown_key_and_bad_type():
 def test_pruning_steps():
     assert Recipe(schedule="one_shot", steps=5).pruning_steps == 1
     assert Recipe(schedule="gradual", steps=5).pruning_steps == 5
+
+
+def test_a_step_budget_excludes_an_explicit_epoch_budget():
+    with pytest.raises(ConfigError, match=r"^finetune_steps and finetune_epochs are both set \(finetune_steps=100, "
+                                          r"finetune_epochs=3\); allowed: one of them\.$"):
+        Recipe(finetune_steps=100, finetune_epochs=3)
+    steps = Recipe(finetune_steps=100, report_every=10)
+    assert (steps.finetune_epochs, steps.budget_unit, steps.finetune_budget) == (0, "steps", 100)
+    assert Recipe.from_dict(steps.to_dict()) == steps  # 0 epochs beside the steps is no conflict
+    assert (Recipe().finetune_epochs, Recipe().budget_unit) == (2, "epochs")
+    with pytest.raises(ConfigError, match=r"report_every counts optimizer steps and needs finetune_steps"):
+        Recipe(report_every=10)
+
+
+def test_set_replaces_the_base_budget_and_learning_rate_by_their_alternatives():
+    base = Recipe(finetune_steps=100, report_every=10, finetune_lr=0.01)
+    r = Recipe.from_strings(["finetune_epochs=3", "finetune_lr_scale=0.5"], base=base)
+    assert (r.finetune_epochs, r.finetune_steps, r.report_every, r.finetune_lr, r.finetune_lr_scale) == (3, None, None, None, 0.5)
+    assert Recipe.from_strings(["finetune_steps=50", "bn_recalibration=null"]).finetune_steps == 50
+    with pytest.raises(ConfigError, match=r"finetune_steps and finetune_epochs are both set"):
+        Recipe.from_strings(["finetune_steps=50", "finetune_epochs=2"])
+
+
+def test_learning_rate_is_relative_to_the_task_unless_given():
+    assert Recipe().learning_rate(2e-5) == 2e-5
+    assert Recipe(finetune_lr_scale=0.5).learning_rate(1e-4) == pytest.approx(5e-5)
+    assert Recipe(finetune_lr=1e-3).learning_rate(2e-5) == 1e-3
+    with pytest.raises(ConfigError, match=r"finetune_lr and finetune_lr_scale are both set"):
+        Recipe(finetune_lr=1e-3, finetune_lr_scale=0.5)
+
+
+def test_summary_shows_the_budget_the_rate_and_recovery_when_on():
+    assert Recipe().summary().endswith("ft2@1xlr")
+    assert Recipe(finetune_lr=1e-3).summary().endswith("ft2@1e-03")
+    r = Recipe(finetune_steps=500, finetune_lr_scale=0.1, distill_weight=0.7, distill_temperature=4.0, bn_recalibration=False)
+    assert r.summary().endswith("ft500s@0.1xlr kd0.7T4 no-bn-recal")

@@ -75,7 +75,7 @@ def test_finetune_learning_rate_follows_the_schedule(cnn, fields, factors, monke
 
     seen = []
 
-    def record_lr(model, task, optimizer, epoch):
+    def record_lr(model, task, optimizer, epoch, **kwargs):
         seen.append(optimizer.param_groups[0]["lr"])
         optimizer.step()  # no gradients: changes nothing, as a real epoch steps before the scheduler
 

@@ -49,3 +49,12 @@ def test_split_epochs_rejects_bad_input() -> None:
         split_epochs(3, 0)
     with pytest.raises(ConfigError, match="finetune_epochs must be an int >= 0, but got finetune_epochs=-1"):
         split_epochs(-1, 2)
+
+
+def test_split_budget_spreads_epochs_or_steps() -> None:
+    from autoprune.pruning.schedules import split_budget
+
+    assert split_budget(Recipe(finetune_epochs=5), 3) == [1, 2, 2]
+    assert split_budget(Recipe(finetune_steps=100), 3) == [33, 33, 34]
+    with pytest.raises(ConfigError, match="finetune_steps must be an int >= 0, but got finetune_steps=-1"):
+        split_epochs(-1, 2, name="finetune_steps")

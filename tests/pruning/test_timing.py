@@ -54,8 +54,34 @@ def test_before_training_prunes_once_then_trains() -> None:
 
 
 @pytest.mark.parametrize("timing, epochs", [("after_training", 4), ("during_training", 6), ("before_training", 6)])
-def test_training_epochs(timing: str, epochs: int) -> None:
+def test_training_length(timing: str, epochs: int) -> None:
     task = TinyTask()
     task.baseline_epochs = 2
     recipe = Recipe(timing=timing, finetune_epochs=4)
-    assert timing_of(recipe).training_epochs(recipe, task) == epochs
+    assert timing_of(recipe).training_length(recipe, task) == epochs
+
+
+# -- step budgets: the same timings, counted in optimizer steps (TinyTask: 4 batches an epoch)
+
+
+def test_after_training_splits_a_step_budget_at_the_task_relative_rate() -> None:
+    r = Recipe(sparsity=0.75, schedule="iterative", steps=3, finetune_steps=10, finetune_lr_scale=0.5)
+    # split 3 + 3 + 4; 0.5 x TinyTask's baseline_lr 1e-2
+    assert _run(r) == [(5e-3, 3, "constant", 0.25), (5e-3, 3, "constant", 0.5), (5e-3, 4, "constant", 0.75)]
+
+
+def test_during_training_prunes_at_optimizer_steps() -> None:
+    r = Recipe(sparsity=0.5, schedule="iterative", steps=2, timing="during_training", finetune_steps=5)
+    # 2 baseline epochs = 8 steps, + 5: steps at prune_epochs(2, 8) == [0, 6]; one call per segment
+    assert _run(r) == [(1e-2, 6, "constant", 0.25), (1e-2, 7, "constant", 0.5)]
+
+
+def test_before_training_trains_the_whole_step_budget() -> None:
+    r = Recipe(sparsity=0.5, timing="before_training", finetune_steps=5)
+    assert _run(r) == [(1e-2, 13, "constant", 0.5)]
+
+
+@pytest.mark.parametrize("timing, steps", [("after_training", 10), ("during_training", 18), ("before_training", 18)])
+def test_training_length_in_steps(timing: str, steps: int) -> None:
+    recipe = Recipe(timing=timing, finetune_steps=10)
+    assert timing_of(recipe).training_length(recipe, TinyTask()) == steps

@@ -95,7 +95,8 @@ def test_default_space_is_the_documented_one() -> None:
     ]
     assert [str(c) for c in space.constraints] == ["accuracy_drop <= 0.02"]
     assert space.trial_pruner.name == "pareto"
-    assert {p.name for p in space.params} >= {"granularity", "sparsity", "finetune_epochs", "finetune_lr"}
+    assert {p.name for p in space.params} >= {"granularity", "sparsity", "finetune_epochs", "finetune_lr_scale",
+                                             "distill_weight"}
 
 
 def test_full_space_covers_every_dimension() -> None:
@@ -401,3 +402,51 @@ def test_min_accuracy_and_reference_point() -> None:
     assert space_with(reference_point={"latency_ms": 0.8}).reference_point == [5.0, 0.8, 1.0]
     assert space.hypervolume_reference == [5.0, 1.0, 1.0]  # the default when the file sets none
     assert space_with(reference_point={"latency_ms": 0.8}).hypervolume_reference == [5.0, 0.8, 1.0]
+
+
+# --- recovery fields: step budgets, nullable fields, the relative learning rate ----------
+
+
+def _recovery_space(**params) -> SearchSpace:
+    return parse_space({"task": "digits-mlp", "objectives": {"accuracy": "max", "size_bytes": "min"},
+                        "budget": {"trials": 4}, **params}, "r.yaml")
+
+
+def test_a_step_budget_space_samples_and_round_trips_its_recipes() -> None:
+    space = _recovery_space(
+        fixed={"finetune_steps": 200, "report_every": 50, "report_batches": 2},
+        params={"sparsity": {"low": 0.3, "high": 0.9}, "finetune_lr_scale": {"low": 0.1, "high": 10.0, "log": True},
+                "bn_recalibration": {"choices": [None, False]}, "distill_weight": {"low": 0.0, "high": 1.0}},
+        warm_start=[{"sparsity": 0.5, "bn_recalibration": False}],
+    )
+    (warm,) = space.warm_start_recipes()
+    assert (warm.finetune_steps, warm.finetune_epochs, warm.bn_recalibration) == (200, 0, False)
+    study = optuna.create_study(directions=space.directions, sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        recipe = sample_recipe(space, trial)
+        assert recipe.budget_unit == "steps" and recipe.finetune_lr is None and recipe.bn_recalibration in (None, False)
+        assert space.recipe(trial_params(space, recipe)) == recipe
+        study.tell(trial, [0.9, 1.0])
+    assert parse_space(space.to_dict(), "again") == space
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"fixed": {"finetune_steps": 100}, "params": {"finetune_epochs": {"low": 1, "high": 3}}},
+         r"r\.yaml: params\.finetune_epochs: finetune_steps and finetune_epochs cannot both be set \(also fixed\.finetune_steps\)"),
+        ({"params": {"finetune_steps": {"low": 10, "high": 30}, "finetune_epochs": {"low": 1, "high": 3}}},
+         r"finetune_steps and finetune_epochs cannot both be set"),
+        ({"fixed": {"finetune_lr": 0.001}, "params": {"finetune_lr_scale": {"low": 0.1, "high": 10.0}}},
+         r"params\.finetune_lr_scale: finetune_lr and finetune_lr_scale cannot both be set"),
+        ({"params": {"distill_weight": {"low": 0.0, "high": 1.5}}}, r"params\.distill_weight\.high: distill_weight must be a number in \[0, 1\]"),
+        ({"params": {"bn_recalibration": {"low": 0, "high": 1}}}, r"bn_recalibration needs choices"),
+        ({"params": {"sparsity": {"low": 0.3, "high": 0.9}}, "fixed": {"report_every": 0, "finetune_steps": 10}},
+         r"fixed\.report_every: report_every must be an integer in \[1, 1e\+07\]"),
+    ],
+)
+def test_recovery_fields_that_contradict_are_refused(params: dict, message: str) -> None:
+    params.setdefault("params", {"sparsity": {"low": 0.3, "high": 0.9}})
+    with pytest.raises(ConfigError, match=message):
+        _recovery_space(**params)
