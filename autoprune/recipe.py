@@ -40,7 +40,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "finetune_epochs": (0, 10_000),
     "finetune_lr": (0.0, 100.0),
     "calibration_batches": (1, 100_000),
+    "max_layer_sparsity": (0.05, 1.0),
 }
+# bounded fields checked as numbers rather than integers
+_FLOAT_BOUNDED = ("finetune_lr", "max_layer_sparsity")
 
 # the recipe field -> the registry its names come from
 _REGISTRIES: dict[str, registry.Registry] = {
@@ -109,6 +112,11 @@ class Recipe:
         keep_layers: names of modules never pruned, in addition to the classifier.
         prune_classifier: also prune the last prunable layer (off by default).
         calibration_batches: batches used by ``taylor`` and ``wanda`` scores.
+        max_layer_sparsity: the largest fraction any one layer loses under the ``global``
+            and ``sensitivity`` allocations, in [0.05, 1] (``uniform`` gives every layer
+            the target anyway). A cap below the recipe's ``sparsity`` is raised to it, so
+            the target stays reachable. Default 0.95: one ranking across layers no
+            longer empties a layer whose scores happen to be small.
 
     Example:
         >>> Recipe(granularity="nm").effective_sparsity
@@ -130,6 +138,7 @@ class Recipe:
     keep_layers: tuple[str, ...] = field(default_factory=tuple)
     prune_classifier: bool = False
     calibration_batches: int = 4
+    max_layer_sparsity: float = 0.95
 
     def __post_init__(self) -> None:
         for name in _REGISTRIES:
@@ -140,7 +149,7 @@ class Recipe:
         if not (isinstance(self.finetune_lr, (int, float)) and math.isfinite(self.finetune_lr) and self.finetune_lr > 0):
             raise ConfigError(f"finetune_lr must be > 0, but got finetune_lr={self.finetune_lr!r}.")
         for name, (low, high) in BOUNDS.items():
-            _check_bounded(name, getattr(self, name), low, high, integer=name != "finetune_lr")
+            _check_bounded(name, getattr(self, name), low, high, integer=name not in _FLOAT_BOUNDED)
         if not self.nm_n < self.nm_m:
             raise ConfigError(
                 f"nm_n must satisfy 1 <= nm_n < nm_m, but got nm_n={self.nm_n}, nm_m={self.nm_m}."
@@ -151,11 +160,17 @@ class Recipe:
         # normalise so equal recipes compare and hash equal
         object.__setattr__(self, "keep_layers", tuple(self.keep_layers))
         object.__setattr__(self, "sparsity", float(self.sparsity))
+        object.__setattr__(self, "max_layer_sparsity", float(self.max_layer_sparsity))
 
     @property
     def effective_sparsity(self) -> float:
         """Fraction removed that the recipe targets (N:M implies its own)."""
         return registry.GRANULARITIES.get(self.granularity).effective_sparsity(self)
+
+    @property
+    def layer_cap(self) -> float:
+        """The cap in effect: ``max_layer_sparsity``, raised to ``sparsity`` if below it."""
+        return max(self.max_layer_sparsity, self.sparsity)
 
     @property
     def pruning_steps(self) -> int:
@@ -203,7 +218,10 @@ class Recipe:
         """A short human-readable description, e.g. for tables."""
         what = registry.GRANULARITIES.get(self.granularity).describe(self)
         sched = self.schedule if self.schedule == "one_shot" else f"{self.schedule}x{self.steps}"
-        parts = [what, self.criterion, self.allocation, sched]
+        allocation = self.allocation
+        if allocation in ("global", "sensitivity") and self.max_layer_sparsity != 0.95:
+            allocation += f"<={self.layer_cap:.2f}"
+        parts = [what, self.criterion, allocation, sched]
         if registry.TIMINGS.get(self.timing).in_summary:
             parts.append(self.timing)
         lr_schedule = "" if self.finetune_schedule == "constant" else f" {self.finetune_schedule}"
