@@ -158,7 +158,9 @@ def _trial(args: argparse.Namespace) -> int:
     prunable_layers(task.build_model(), recipe)  # a model with nothing to prune fails before training
     baseline = get_baseline(task, args.seed)
     result = run_trial(task, recipe, baseline, seed=args.seed, latency=LatencyConfig(threads=args.threads))
-    payload = {"task": task.name, "seed": args.seed, **result.to_dict()}
+    # task_spec and data_dir: what autoprune export needs to build the model again
+    payload = {"task": task.name, "task_spec": args.task, "data_dir": args.data_dir, "seed": args.seed,
+               **result.to_dict()}
     if args.out is not None:
         from autoprune.serialize import save_pruned
 

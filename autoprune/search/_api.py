@@ -54,7 +54,7 @@ def run_search(
             search's events, after the report writer and before the tracker and the
             progress lines.
         **overrides: space fields to override: ``task``, ``trials``, ``seed``, ``backend``,
-            ``sampler``.
+            ``sampler``, ``models`` (``"all"``: keep every complete trial's model).
 
     Returns:
         The :class:`SearchResult`, as :func:`open_run` reads it back later.
