@@ -23,9 +23,10 @@ from autoprune.errors import DataError
 from autoprune.tasks._fashion import FashionMNISTCNN
 from autoprune.training import train_epoch
 
-__all__ = ["ResNet8", "PretrainedResNet8", "PRETRAIN_EPOCHS", "pretrained_path", "pretrain"]
+__all__ = ["ResNet8", "PretrainedResNet8", "PRETRAIN_EPOCHS", "pretrain_epochs", "pretrained_path", "pretrain"]
 
 PRETRAIN_EPOCHS = 12  # Adam, cosine to 0: validation accuracy is flat over the last epochs
+EPOCHS_ENV = "AUTOPRUNE_RESNET8_EPOCHS"
 PRETRAIN_LR = 2e-3
 PRETRAIN_SEED = 0
 TRAIN_PER_EPOCH = 3_000  # examples per fine-tune epoch: a fixed subset per epoch index, every arm alike
@@ -65,8 +66,15 @@ class ResNet8(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def pretrained_path(epochs: int = PRETRAIN_EPOCHS) -> Path:
+def pretrain_epochs() -> int:
+    """:data:`PRETRAIN_EPOCHS`, or ``$AUTOPRUNE_RESNET8_EPOCHS`` (``--pretrain-epochs``: a
+    shorter pretraining for a smoke run on a busy machine, cached under its own name)."""
+    return int(os.environ.get(EPOCHS_ENV) or PRETRAIN_EPOCHS)
+
+
+def pretrained_path(epochs: int | None = None) -> Path:
     """Where the pretrained weights are cached (under ``$AUTOPRUNE_CACHE_DIR``)."""
+    epochs = pretrain_epochs() if epochs is None else epochs
     return cache_dir() / "pretrained_cnn" / f"resnet8-fashion-e{epochs}-s{PRETRAIN_SEED}.pt"
 
 
@@ -74,10 +82,11 @@ def _cosine(optimizer: torch.optim.Optimizer, epochs: int) -> torch.optim.lr_sch
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 0.5 * (1 + math.cos(math.pi * (e + 0.5) / epochs)))
 
 
-def pretrain(epochs: int = PRETRAIN_EPOCHS, data_dir: str | None = None,
+def pretrain(epochs: int | None = None, data_dir: str | None = None,
              log: Callable[[str], None] = print) -> Path:
-    """Train :class:`ResNet8` on the 60,000 training images (seed 0) and cache its weights;
-    a cached file is reused. Returns the file."""
+    """Train :class:`ResNet8` on the 60,000 training images (seed 0) for ``epochs`` (default
+    :func:`pretrain_epochs`) and cache its weights; a cached file is reused. Returns the file."""
+    epochs = pretrain_epochs() if epochs is None else epochs
     path = pretrained_path(epochs)
     if path.is_file():
         return path

@@ -46,6 +46,7 @@ import dataclasses
 import datetime
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -68,11 +69,11 @@ from autoprune.tasks import Task
 if __package__:  # python -m benchmarks.pretrained_cnn (from the repository root)
     from benchmarks import search_vs_grid as svg
     from benchmarks._common import finished_trials, log, parser, table, verdict
-    from benchmarks._resnet8 import PRETRAIN_EPOCHS, PretrainedResNet8, pretrain
+    from benchmarks._resnet8 import EPOCHS_ENV, PRETRAIN_EPOCHS, PretrainedResNet8, pretrain
 else:  # python benchmarks/pretrained_cnn.py: this directory is on sys.path
     import search_vs_grid as svg
     from _common import finished_trials, log, parser, table, verdict
-    from _resnet8 import PRETRAIN_EPOCHS, PretrainedResNet8, pretrain
+    from _resnet8 import EPOCHS_ENV, PRETRAIN_EPOCHS, PretrainedResNet8, pretrain
 
 TASK_SPEC = "benchmarks._resnet8:PretrainedResNet8"
 ARMS = ("grid", "default", "no-recovery", "tpe")
@@ -296,13 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs (of 3,000 examples) per grid model")
     cli.add_argument("--grid-lr", type=float, default=1e-3, help="fine-tune learning rate of the grid")
     cli.add_argument("--pretrain-only", action="store_true", help="pretrain (or find cached) and stop")
+    cli.add_argument("--pretrain-epochs", type=int, default=None,
+                     help=f"pretraining epochs (default {PRETRAIN_EPOCHS}); fewer only for a smoke run on a busy machine")
     cli.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: the task's)")
     cli.add_argument("--json", type=Path, default=None, help="also write every run's numbers here")
     args = cli.parse_args(argv)
     if args.quick:
         args.seeds = args.seeds[:1]
+    if args.pretrain_epochs is not None:  # the task the search builds reads it too
+        os.environ[EPOCHS_ENV] = str(args.pretrain_epochs)
     start = time.perf_counter()
-    path = pretrain(PRETRAIN_EPOCHS, args.data_dir, log=log)  # once: cached, never inside a timed arm
+    path = pretrain(None, args.data_dir, log=log)  # once: cached, never inside a timed arm
     log(f"pretrained weights: {path} ({time.perf_counter() - start:.0f}s)")
     if args.pretrain_only:
         return 0
