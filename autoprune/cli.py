@@ -165,8 +165,9 @@ def _trial(args: argparse.Namespace) -> int:
     # device and amp only when set: a trial on the CPU in float32 is run_trial's default
     devices = {k: v for k, v in (("device", device), ("amp", amp)) if v not in ("cpu", None)}
     result = run_trial(task, recipe, baseline, seed=args.seed, latency=latency, **devices)
-    payload = {"task": task.name, "seed": args.seed, **result.to_dict(), "device": device,
-               "amp": amp, "latency_device": latency.device}
+    # task_spec and data_dir: what autoprune export needs to build the model again
+    payload = {"task": task.name, "task_spec": args.task, "data_dir": args.data_dir, "seed": args.seed,
+               **result.to_dict(), "device": device, "amp": amp, "latency_device": latency.device}
     if args.out is not None:
         from autoprune.serialize import save_pruned
 

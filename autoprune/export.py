@@ -19,13 +19,16 @@ from autoprune.pruning import granularity_of
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model
 
-__all__ = ["EXPORT_FORMATS", "KEEPS_SPARSITY", "export_model", "dense_export_size", "format_bytes"]
+__all__ = ["EXPORT_FORMATS", "KEEPS_SPARSITY", "TRIAL_RESULT", "TRIAL_MODEL", "export_model", "dense_export_size",
+           "format_bytes", "is_trial_dir", "open_trial_dir"]
 
 EXPORT_FORMATS = ("state_dict", "torch_export", "onnx")
 # Formats whose file shrinks with unstructured / N:M sparsity (packed tensors); the others
 # store every weight dense, zeros included. Channel pruning shrinks every format.
 KEEPS_SPARSITY = ("state_dict",)
 _SUFFIX = {"state_dict": ".pt", "torch_export": ".pt2", "onnx": ".onnx"}  # torch.export.load wants .pt2
+# what ``autoprune trial --out DIR`` writes
+TRIAL_RESULT, TRIAL_MODEL = "result.json", "model.pt"
 
 
 def _args_kwargs(inputs: Any) -> tuple[tuple, dict]:
@@ -77,6 +80,55 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
             got = _export_onnx(model, inputs, tmp)
         _check_close(expected, got, atol, format)
     return output
+
+
+def is_trial_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is what ``autoprune trial --out`` wrote (``result.json`` and ``model.pt``)."""
+    path = Path(path)
+    return (path / TRIAL_RESULT).is_file() and (path / TRIAL_MODEL).is_file()
+
+
+def open_trial_dir(path: str | os.PathLike[str], task: str | None = None) -> tuple[nn.Module, Recipe, Task]:
+    """The model, recipe and task of a directory ``autoprune trial --out`` wrote.
+
+    The directory is data: the task it names is built only when it is registered, or when
+    the user names it again as ``task`` (a file or module task would run code from it).
+
+    Raises:
+        ConfigError: not such a directory, an unreadable ``result.json``, or a task that is
+            not registered and not named.
+        PrunedModelError: ``model.pt`` is not a pruned model of that task.
+    """
+    import json
+
+    from autoprune.registry import TASKS
+    from autoprune.serialize import load_pruned
+    from autoprune.tasks import get_task
+
+    path = Path(path)
+    if not is_trial_dir(path):
+        raise ConfigError(f"{str(path)!r} is not a trial directory (no {TRIAL_RESULT} and {TRIAL_MODEL}); allowed: "
+                          f"what autoprune trial --out writes, or a search's run directory.")
+    try:
+        payload = json.loads((path / TRIAL_RESULT).read_bytes().decode("utf-8"))
+        if not isinstance(payload, dict):
+            raise ValueError(f"a {type(payload).__name__}, not an object")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{str(path / TRIAL_RESULT)!r} is not valid JSON ({exc}); allowed: the {TRIAL_RESULT} "
+                          f"autoprune trial writes.") from None
+    spec = task or payload.get("task_spec") or payload.get("task")
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"{str(path / TRIAL_RESULT)!r} names no task; pass --task.")
+    if task is None and spec not in TASKS:
+        raise ConfigError(
+            f"the trial names task={spec!r}, which is not a registered task, and autoprune does not run code named "
+            f"in a trial directory; allowed: --task {spec} (task= in Python) once you trust that code, or a "
+            f"registered task: {', '.join(TASKS.names())}.")
+    seed = payload.get("seed") if isinstance(payload.get("seed"), int) else 0
+    data_dir = payload.get("data_dir") if isinstance(payload.get("data_dir"), str) else None
+    the_task = get_task(spec, seed=seed, data_dir=data_dir)
+    model, info = load_pruned(path / TRIAL_MODEL, the_task)
+    return model, info["recipe"], the_task
 
 
 def dense_export_size(task: Task, format: str, task_name: str, directory: Path | None = None) -> int:

@@ -48,10 +48,11 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "bn_recalibration_batches": (1, 100_000),
     "distill_weight": (0.0, 1.0),
     "distill_temperature": (0.0, 100.0),
+    "max_layer_sparsity": (0.05, 1.0),
 }
 # float fields among BOUNDS (the rest are integers); optional ones may be None (derived)
 _OPTIONAL = ("finetune_lr", "finetune_steps", "report_every", "report_batches")
-_FLOATS = ("finetune_lr", "finetune_lr_scale", "distill_weight", "distill_temperature")
+_FLOATS = ("finetune_lr", "finetune_lr_scale", "distill_weight", "distill_temperature", "max_layer_sparsity")
 _POSITIVE = ("finetune_lr", "finetune_lr_scale", "distill_temperature")  # 0 would mean nothing happens
 
 #: fine-tune epochs of a recipe that sets neither ``finetune_epochs`` nor ``finetune_steps``
@@ -148,6 +149,11 @@ class Recipe:
             fine-tuning, in [0, 1]: loss = (1 - w) * task loss + w * the task's
             ``distillation_loss`` (T^2 * KL of the softened logits). 0 turns it off.
         distill_temperature: temperature ``T`` softening both models' logits (> 0).
+        max_layer_sparsity: the largest fraction any one layer loses under the ``global``
+            and ``sensitivity`` allocations, in [0.05, 1] (``uniform`` gives every layer
+            the target anyway). A cap below the recipe's ``sparsity`` is raised to it, so
+            the target stays reachable. Default 0.95: one ranking across layers no
+            longer empties a layer whose scores happen to be small.
 
     Example:
         >>> Recipe(granularity="nm").effective_sparsity
@@ -177,6 +183,7 @@ class Recipe:
     bn_recalibration_batches: int = 10
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+    max_layer_sparsity: float = 0.95
 
     def __post_init__(self) -> None:
         for name in _REGISTRIES:
@@ -263,6 +270,11 @@ class Recipe:
         return registry.GRANULARITIES.get(self.granularity).effective_sparsity(self)
 
     @property
+    def layer_cap(self) -> float:
+        """The cap in effect: ``max_layer_sparsity``, raised to ``sparsity`` if below it."""
+        return max(self.max_layer_sparsity, self.sparsity)
+
+    @property
     def pruning_steps(self) -> int:
         """Number of pruning steps actually taken (one for ``one_shot``)."""
         return registry.SCHEDULES.get(self.schedule).pruning_steps(self.steps)
@@ -315,7 +327,10 @@ class Recipe:
         """A short human-readable description, e.g. for tables."""
         what = registry.GRANULARITIES.get(self.granularity).describe(self)
         sched = self.schedule if self.schedule == "one_shot" else f"{self.schedule}x{self.steps}"
-        parts = [what, self.criterion, self.allocation, sched]
+        allocation = self.allocation
+        if allocation in ("global", "sensitivity") and self.max_layer_sparsity != 0.95:
+            allocation += f"<={self.layer_cap:.2f}"
+        parts = [what, self.criterion, allocation, sched]
         if registry.TIMINGS.get(self.timing).in_summary:
             parts.append(self.timing)
         lr_schedule = "" if self.finetune_schedule == "constant" else f" {self.finetune_schedule}"

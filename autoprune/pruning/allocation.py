@@ -186,6 +186,7 @@ def allocate_by_sensitivity(
     target: float,
     *,
     increment: float = 0.01,
+    max_amount: float = MAX_AMOUNT,
 ) -> dict[str, float]:
     """Per-layer amounts whose size-weighted mean is ``target``, minimising the predicted drop.
 
@@ -200,10 +201,12 @@ def allocate_by_sensitivity(
         layer_sizes: weights (unstructured) or output channels (channel) per layer; the
             allocation covers exactly these layers.
         baseline_metric: the metric of the model the scan started from.
-        target: the size-weighted mean amount, in [0, 0.99].
+        target: the size-weighted mean amount, in [0, max_amount].
+        max_amount: the most any one layer gets (a recipe's ``max_layer_sparsity``),
+            at most 0.99.
 
     Returns:
-        ``{layer: amount}``, each in [0, 0.99].
+        ``{layer: amount}``, each in [0, max_amount].
 
     Example:
         >>> scan = {"a": {0.5: 0.9, 0.9: 0.9}, "b": {0.5: 0.5, 0.9: 0.1}}
@@ -211,10 +214,12 @@ def allocate_by_sensitivity(
         >>> round(amounts["a"], 6), round(amounts["b"], 6)
         (0.9, 0.1)
     """
-    if not 0.0 <= target <= MAX_AMOUNT:
+    if not 0.0 < max_amount <= MAX_AMOUNT:
+        raise ConfigError(f"max_amount must be in (0, {MAX_AMOUNT}], but got max_amount={max_amount!r}.")
+    if not 0.0 <= target <= max_amount:
         raise ConfigError(
-            f"target must be in [0, {MAX_AMOUNT}] for the sensitivity allocation (no layer is "
-            f"pruned beyond {MAX_AMOUNT}), but got target={target!r}."
+            f"target must be in [0, {max_amount}] for the sensitivity allocation (no layer is "
+            f"pruned beyond {max_amount}), but got target={target!r}."
         )
     if not 0.0 < increment <= MAX_AMOUNT:
         raise ConfigError(f"increment must be in (0, {MAX_AMOUNT}], but got increment={increment!r}.")
@@ -231,7 +236,7 @@ def allocate_by_sensitivity(
 
     def entry(i: int, n: str) -> tuple[float, float, int, str]:
         a = amounts[n]
-        b = min(a + increment, MAX_AMOUNT)
+        b = min(a + increment, max_amount)
         xs, ys = curves[n]
         cost = (np.interp(b, xs, ys) - np.interp(a, xs, ys)) / (layer_sizes[n] * (b - a))
         return (float(cost), a, i, n)
@@ -241,10 +246,10 @@ def allocate_by_sensitivity(
     removed = 0.0
     while heap and need - removed > 1e-12 * total:
         _, a, i, n = heapq.heappop(heap)
-        step = min(increment, MAX_AMOUNT - a, (need - removed) / layer_sizes[n])
+        step = min(increment, max_amount - a, (need - removed) / layer_sizes[n])
         amounts[n] = a + step
         removed += step * layer_sizes[n]
-        if amounts[n] < MAX_AMOUNT - 1e-12:
+        if amounts[n] < max_amount - 1e-12:
             heapq.heappush(heap, entry(i, n))
     return amounts
 
@@ -292,7 +297,8 @@ class Uniform(Allocation):
 
 @ALLOCATIONS.register_instance("global")
 class Global(Allocation):
-    """One ranking across layers, done by the granularity; each layer the target otherwise."""
+    """One ranking across layers, done by the granularity (channel scores normalised per
+    group, no layer above the recipe's ``max_layer_sparsity``); each layer the target otherwise."""
 
     global_ranking = True
 
@@ -303,7 +309,8 @@ class Global(Allocation):
 @ALLOCATIONS.register_instance("sensitivity")
 class Sensitivity(Allocation):
     """From a per-layer scan (:func:`sensitivity_scan`) run once, at the first step, then
-    :func:`allocate_by_sensitivity` at every step. The scan is kept on the pruner."""
+    :func:`allocate_by_sensitivity` at every step, no layer above the recipe's
+    ``max_layer_sparsity``. The scan is kept on the pruner."""
 
     def prepare(self, pruner: Pruner, model: nn.Module) -> None:
         if pruner.scan is None:
@@ -313,7 +320,8 @@ class Sensitivity(Allocation):
     def amounts(self, pruner: Pruner, sizes: Mapping[str, int], target: float) -> dict[str, float]:
         if pruner.scan is None:
             raise ConfigError("the sensitivity allocation has no scan yet; call prepare(pruner, model) first.")
-        return allocate_by_sensitivity(pruner.scan, sizes, pruner.scan_baseline, target)
+        cap = min(MAX_AMOUNT, max(pruner.recipe.layer_cap, target))
+        return allocate_by_sensitivity(pruner.scan, sizes, pruner.scan_baseline, target, max_amount=cap)
 
 
 def allocation_of(recipe: Recipe) -> Allocation:

@@ -8,6 +8,7 @@ through fine-tuning; applying a second mask multiplies it into the first (PyTorc
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -44,25 +45,47 @@ def unstructured_mask(scores: torch.Tensor, amount: float) -> torch.Tensor:
     return mask.view_as(scores)
 
 
-def global_masks(scores_by_layer: Mapping[str, torch.Tensor], amount: float) -> dict[str, torch.Tensor]:
+def global_masks(scores_by_layer: Mapping[str, torch.Tensor], amount: float, *,
+                 max_layer_amount: float = 1.0) -> dict[str, torch.Tensor]:
     """One threshold across layers: removes ``round(amount * total)`` of all scores together.
 
     Scores are compared raw, without per-layer normalisation: with magnitude scores this
     is global magnitude pruning (Han et al. 2015; ``torch.nn.utils.prune.global_unstructured``).
     Scores whose scale differs between layers (Taylor, Wanda) then favour some layers.
+    ``max_layer_amount`` caps what one layer loses (``floor(cap * numel)`` weights, scores
+    of ``-inf`` included); what a capped layer would have lost goes to the next-lowest
+    scores of the other layers, so the total is exact unless every layer is capped.
+
+    Example:
+        >>> m = global_masks({"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([10.0, 20.0])}, 0.5,
+        ...                  max_layer_amount=0.5)
+        >>> m["a"].tolist(), m["b"].tolist()
+        ([False, True], [False, True])
     """
     _check_amount(amount)
+    _check_amount(max_layer_amount)
     names = list(scores_by_layer)
     flats = [scores_by_layer[n].detach().reshape(-1) for n in names]
     if not flats:
         return {}
-    flat = torch.cat([f.to(flats[0].device) for f in flats])
-    keep = torch.ones(flat.numel(), dtype=torch.bool, device=flat.device)
-    keep[_lowest(flat, round(amount * flat.numel()))] = False
+    device = flats[0].device
+    k = round(amount * sum(f.numel() for f in flats))
+    values, positions = [], []
+    for f in flats:
+        # only the lowest floor(cap * n) of a layer may go: those are its candidates
+        limit = f.numel() if max_layer_amount >= 1.0 else math.floor(max_layer_amount * f.numel() + 1e-9)
+        lowest = _lowest(f, limit) if limit < f.numel() else torch.arange(f.numel(), device=f.device)
+        values.append(f[lowest].to(device))
+        positions.append(lowest)
+    flat = torch.cat(values)
+    chosen = _lowest(flat, min(k, flat.numel()))
     out, start = {}, 0
-    for name, f in zip(names, flats):
-        out[name] = keep[start : start + f.numel()].view_as(scores_by_layer[name]).to(f.device)
-        start += f.numel()
+    for name, f, pos in zip(names, flats, positions):
+        keep = torch.ones(f.numel(), dtype=torch.bool, device=f.device)
+        mine = chosen[(chosen >= start) & (chosen < start + len(pos))] - start
+        keep[pos[mine.to(pos.device)]] = False
+        out[name] = keep.view_as(scores_by_layer[name])
+        start += len(pos)
     return out
 
 

@@ -17,6 +17,7 @@ scores across all groups for global ranking).
 from __future__ import annotations
 
 import copy
+import math
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
@@ -34,7 +35,7 @@ from autoprune.tasks import Task, call_model, to_device
 if TYPE_CHECKING:
     from autoprune.pruning.pruner import Pruner
 
-__all__ = ["Channel", "out_channels", "build_graph", "channel_scores", "prune_channels"]
+__all__ = ["Channel", "out_channels", "build_graph", "channel_scores", "normalized_scores", "prune_channels"]
 
 _ROOT_TYPES = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -77,7 +78,9 @@ def prune_channels(
             ``global_ranking`` a float: the fraction of all original channels together.
         original: original channel count per layer name (defaults to the current ones);
             pass the counts from before the first step to make steps cumulative.
-        global_ranking: rank the (normalised) scores of all groups together.
+        global_ranking: rank the scores of all groups together, each group's divided by
+            its mean (:func:`normalized_scores`); no group loses more than the recipe's
+            ``max_layer_sparsity`` of its original channels.
         scores: channel scores from :func:`channel_scores` on this model as it is now
             (e.g. on the original of a deep copy); computed here when None.
 
@@ -125,7 +128,7 @@ def prune_channels(
             )
 
     if global_ranking:
-        plan = _global_plan(scored, original, float(target))
+        plan = _global_plan(scored, original, float(target), max_layer_amount=recipe.layer_cap)
     else:
         plan = []
         for group, members, imp in scored:
@@ -178,8 +181,40 @@ def channel_scores(model: nn.Module, task: Task, recipe: Recipe) -> dict[str, to
     return _score_groups(model, task, recipe, _prunable_groups(model, recipe, build_graph(model, task)))
 
 
-def _global_plan(scored: list, original: Mapping[str, int], target: float) -> list:
-    """The lowest scores across all groups, exactly ``current - round(original * (1 - target))``."""
+def normalized_scores(imp: torch.Tensor) -> torch.Tensor:
+    """A group's channel scores divided by their mean (Torch-Pruning's ``normalizer="mean"``).
+
+    Global ranking compares groups whose raw scores differ by orders of magnitude (a layer
+    of small weights, a wide layer): per group, a channel's score relative to its siblings
+    is what is comparable. The built-in importances already normalise this way, and the
+    mean normalisation is idempotent, so any importance (a plug-in's too) is ranked alike.
+    A group whose mean is not positive and finite is left as it is.
+    """
+    mean = imp.mean() if imp.numel() else imp.new_tensor(0.0)
+    if not (torch.isfinite(mean) and mean > 0):
+        return imp
+    return imp / mean
+
+
+def _global_plan(scored: list, original: Mapping[str, int], target: float, *, max_layer_amount: float = 1.0,
+                 normalize: bool = True) -> list:
+    """The lowest (normalised) scores across all groups, exactly
+    ``current - round(original * (1 - target))`` of them.
+
+    A group keeps its best channel and at least ``ceil(original * (1 - max_layer_amount))``
+    channels; what a capped group would have lost goes to the next-lowest scores of the
+    others, so the total is exact unless every group is capped.
+
+    Example:
+        >>> a = torch.tensor([1.0, 2.0, 3.0, 6.0])
+        >>> b = a / 1024  # the same channels, 1024 times smaller
+        >>> plan = _global_plan([("A", ["a"], a), ("B", ["b"], b)], {"a": 4, "b": 4}, 0.5, normalize=False)
+        >>> [(g, sorted(i.tolist())) for g, i in plan]
+        [('A', [0]), ('B', [0, 1, 2])]
+        >>> plan = _global_plan([("A", ["a"], a), ("B", ["b"], b)], {"a": 4, "b": 4}, 0.5)
+        >>> [(g, sorted(i.tolist())) for g, i in plan]
+        [('A', [0, 1]), ('B', [0, 1])]
+    """
     if not scored:
         return []
     total_original = sum(original.get(members[0], len(imp)) for _, members, imp in scored)
@@ -188,12 +223,14 @@ def _global_plan(scored: list, original: Mapping[str, int], target: float) -> li
     if n_remove <= 0:
         return []
     values, owners, positions = [], [], []
-    for gi, (_, _, imp) in enumerate(scored):
-        order = torch.argsort(imp, descending=True, stable=True)
-        rest = order[1:]  # the best channel of every group stays
-        values.append(imp[rest])
-        owners.append(torch.full((len(rest),), gi))
-        positions.append(rest)
+    for gi, (_, members, imp) in enumerate(scored):
+        keep_min = max(1, math.ceil(original.get(members[0], len(imp)) * (1.0 - max_layer_amount) - 1e-9))
+        order = torch.argsort(imp, stable=True)  # lowest first
+        allowed = order[: max(0, len(imp) - keep_min)]  # the best channel(s) of every group stay
+        ranked = normalized_scores(imp) if normalize else imp
+        values.append(ranked[allowed])
+        owners.append(torch.full((len(allowed),), gi))
+        positions.append(allowed)
     values_t, owners_t, positions_t = torch.cat(values), torch.cat(owners), torch.cat(positions)
     chosen = torch.argsort(values_t, stable=True)[:n_remove]
     plan = []
@@ -209,7 +246,8 @@ class Channel(Granularity):
     """Output channels / neurons removed physically (Torch-Pruning), stored dense.
 
     Amounts count against each layer's ORIGINAL channels (recorded at the first step);
-    ``global`` ranks the normalised scores of all groups together.
+    ``global`` ranks the normalised scores of all groups together, each capped at the
+    recipe's ``max_layer_sparsity``.
     """
 
     packed = False

@@ -27,12 +27,13 @@ __all__ = ["Unstructured", "NM"]
 
 @GRANULARITIES.register_instance("unstructured")
 class Unstructured(Granularity):
-    """Single weights, the lowest-scoring ones per layer (or across layers: ``global``)."""
+    """Single weights, the lowest-scoring ones per layer (or across layers: ``global``, no
+    layer losing more than the recipe's ``max_layer_sparsity``)."""
 
     def prune_step(self, pruner: Pruner, model: nn.Module, layers: Layers, target: float) -> None:
         scores = held_scores(model, layers, pruner.task, pruner.recipe)
         if pruner.allocation.global_ranking:
-            masks = global_masks(scores, target)
+            masks = global_masks(scores, target, max_layer_amount=pruner.recipe.layer_cap)
         else:
             amounts = pruner.amounts([n for n, _ in layers], target)
             masks = {n: unstructured_mask(scores[n], amounts[n]) for n, _ in layers}

@@ -66,7 +66,8 @@ def run_search(
         amp: mixed precision of fine-tuning: ``bf16``, ``fp16`` (CUDA), ``none``
             (default: ``options.amp``, else the space's).
         **overrides: space fields to override: ``trials``, ``seed``, ``backend``,
-            ``sampler``, ``latency_device``.
+            ``sampler``, ``latency_device``, ``models`` (``"all"``: keep every complete
+            trial's model).
 
     Returns:
         The :class:`SearchResult`, as :func:`open_run` reads it back later.

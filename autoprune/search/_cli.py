@@ -45,6 +45,8 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--gpus-per-trial", type=float, default=None, help="GPUs per trial (default: the space's, else 0)")
     add_device_flags(s, space=True)
     s.add_argument("--data-dir", default=None, help="data directory for tasks that read files")
+    s.add_argument("--models", default=None,
+                   help="models kept in the run directory: front | all (default: the space's, else front)")
     s.add_argument("--tracker", default="auto",
                    help=f"{_names(TRACKERS)}; several separated by commas, e.g. mlflow,neptune "
                    "(auto: Neptune when installed)")
@@ -58,12 +60,15 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     _add_read_flags(p)
     p.set_defaults(handler=_pareto)
 
-    e = sub.add_parser("export", help="export a trial's pruned model")
-    e.add_argument("run_dir", type=Path)
-    e.add_argument("--trial", type=int, required=True, help="trial number (a Pareto front member: autoprune pareto RUN)")
+    e = sub.add_parser("export", help="export a trial's pruned model (of a search, or of autoprune trial --out)")
+    e.add_argument("run_dir", type=Path, help="a search's run directory, or the directory autoprune trial --out wrote")
+    e.add_argument("--trial", type=int, default=None,
+                   help="trial number, for a run directory (a model not kept is rebuilt from its recipe and seed)")
     e.add_argument("--format", default="state_dict",
                    help="state_dict | torch_export | onnx (only state_dict keeps unstructured and N:M sparsity packed)")
     e.add_argument("--output", type=Path, required=True, help="file to write")
+    e.add_argument("--tolerance", type=float, default=1e-4,
+                   help="how far a rebuilt trial's accuracy may land from the recorded one")
     _add_read_flags(e, task=True)
     e.set_defaults(handler=_export)
 
@@ -129,6 +134,7 @@ def _search(args: argparse.Namespace) -> int:
     space = space.with_overrides(**{k: v for k, v in {
         "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
         "sampler": args.sampler, "trial_pruner": args.trial_pruner, "latency_device": args.latency_device,
+        "models": args.models,
     }.items() if v is not None})
     options = RunOptions(  # flags override the space's executor section, device and amp
         executor=args.executor, workers=args.workers, address=args.address,
@@ -181,23 +187,51 @@ def _export(args: argparse.Namespace) -> int:
     from autoprune.search._checks import check_output_file
     from autoprune.search._result import open_run
 
+    from autoprune.errors import ConfigError
+    from autoprune.export import export_model, is_trial_dir, open_trial_dir
+
+    check_output_file("--output", args.output)
+    if not (0 <= args.tolerance < 1):
+        raise ConfigError(f"--tolerance must be in [0, 1), but got --tolerance={args.tolerance!r}.")
+    if is_trial_dir(args.run_dir) and not (args.run_dir / "run.json").is_file():
+        if args.trial is not None:
+            print(f"note: {args.run_dir} holds one trial's model; --trial is not used", file=sys.stderr)
+        model, recipe, task = open_trial_dir(args.run_dir, task=args.task)
+        path = export_model(model, task, format=args.format, output=args.output, recipe=recipe, task_name=task.name)
+        _print_export(f"the trial in {args.run_dir}", path, args.format, task, recipe)
+        return 0
+    if args.storage is None and not (args.run_dir / "run.json").is_file():
+        raise ConfigError(f"{str(args.run_dir)!r} is neither a run directory (no run.json) nor a trial directory "
+                          f"(no result.json and model.pt); allowed: autoprune search --out DIR or autoprune trial "
+                          f"--out DIR.")
+    result = open_run(args.run_dir, storage=args.storage, task=args.task)
+    if args.trial is None:
+        complete = ", ".join(str(r.number) for r in result.trials if r.state == "complete") or "none"
+        raise ConfigError(f"--trial is required for a run directory; complete trials: {complete}.")
+    record = result.trial(args.trial)
+    if record.state == "complete" and not result.has_model(args.trial):
+        print(f"trial {args.trial} has no kept model: rebuilding it from its recipe and seed "
+              f"({record.summary()}) ...", file=sys.stderr, flush=True)
+    path = result.export(args.trial, args.format, args.output, tolerance=args.tolerance)
+    if result.rebuilt_accuracy is not None:
+        print(f"rebuilt trial {args.trial}: accuracy {result.rebuilt_accuracy:.4f}, as the study recorded "
+              f"({record.measures['accuracy']:.4f})")
+    _print_export(f"trial {args.trial}", path, args.format, result.task(), record.recipe_obj)
+    return 0
+
+
+def _print_export(what: str, path: Path, format: str, task, recipe) -> None:
     from autoprune.export import KEEPS_SPARSITY, dense_export_size, format_bytes
     from autoprune.pruning import granularity_of
 
-    check_output_file("--output", args.output)
-    result = open_run(args.run_dir, storage=args.storage, task=args.task)
-    path = result.export(args.trial, args.format, args.output)
     size = path.stat().st_size
-    task = result.task()
-    dense = dense_export_size(task, args.format, task.name, directory=path.parent)
-    print(f"exported trial {args.trial} as {args.format} to {path}: {format_bytes(size)}, "
-          f"x{size / dense:.2f} of the dense model as {args.format} ({format_bytes(dense)}); "
+    dense = dense_export_size(task, format, task.name, directory=path.parent)
+    print(f"exported {what} as {format} to {path}: {format_bytes(size)}, "
+          f"x{size / dense:.2f} of the dense model as {format} ({format_bytes(dense)}); "
           f"outputs checked against the trial's model")
-    recipe = result.trial(args.trial).recipe_obj
-    if args.format not in KEEPS_SPARSITY and granularity_of(recipe).packed:  # zeros kept, not removed
-        print(f"note: {args.format} stores every weight dense, so this {recipe.granularity} model's zeros take "
+    if format not in KEEPS_SPARSITY and granularity_of(recipe).packed:  # zeros kept, not removed
+        print(f"note: {format} stores every weight dense, so this {recipe.granularity} model's zeros take "
               f"full space; --format state_dict keeps them packed.")
-    return 0
 
 
 def _trials(args: argparse.Namespace) -> int:

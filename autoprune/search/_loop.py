@@ -123,7 +123,8 @@ class SearchLoop:
         handle.study.sampler = backend.study_sampler(self.sampler_space)
         write_run_meta(self.run_dir, study_name=self.space.name, storage=self.storage_url,
                        user_storage=self.options.storage is not None, data_dir=self.data_dir,
-                       seed=self.space.seed, trials=self.space.budget.trials, task=self.space.task)
+                       seed=self.space.seed, trials=self.space.budget.trials, task=self.space.task,
+                       threads=max(1, int(self.executor_config.cpus_per_trial)))
         write_text_atomic(self.run_dir / "space.yaml", _yaml_dump(self.space.to_dict()))
         return handle
 
@@ -322,8 +323,8 @@ class SearchLoop:
             trial.set_user_attr(rec.MEASURES, _finite(measures))
             _study.store_constraints(self.handle, trial, [str(c) for c in self.space.constraints],
                                      constraint_violations(self.space, measures))
-            if self._joins_front(outcome.number, result.recipe, measures):  # only front members keep a model
-                self._save_model(outcome.number, result)
+            if self.space.models == "all" or self._joins_front(outcome.number, result.recipe, measures):
+                self._save_model(outcome.number, result)  # models: front keeps only front members' models
             self._store_latencies(trial)
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         now = self._write_records(study)
@@ -360,7 +361,7 @@ class SearchLoop:
         # a trial that left the front never returns to it (new trials only add dominators)
         keep = {r.number for r in front}
         for path in (self.run_dir / "models").glob("trial_*.pt"):
-            if int(path.stem.split("_")[1]) not in keep:
+            if self.space.models == "front" and int(path.stem.split("_")[1]) not in keep:
                 path.unlink()
         self.front = front
         rec.write_trials_csv(self.run_dir / "trials.csv", records)

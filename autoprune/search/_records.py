@@ -27,6 +27,7 @@ RECIPE, MEASURES, CURVE, REASON, DETAILS, WORKER, SECONDS, ATTEMPTS, INTERRUPTED
     "recipe", "measures", "curve", "reason", "details", "worker", "seconds", "attempts", "interrupted",
 )
 LATENCIES = "latencies"  # the latency memo's measurements first taken for this trial
+REPEAT_OF = "repeat_of"  # the finished trial whose recipe (and so measures) a trial repeats
 
 
 @dataclass
@@ -43,6 +44,7 @@ class TrialRecord:
     worker: str = ""
     attempts: int = 1
     feasible: bool | None = None
+    repeat_of: int | None = None  # answered from that trial's measures: its model is that trial's
 
     @property
     def recipe_obj(self) -> Recipe:
@@ -68,6 +70,7 @@ def record_from_frozen(trial: Any) -> TrialRecord:
         seconds=float(attrs.get(SECONDS, 0.0)),
         worker=attrs.get(WORKER, ""),
         attempts=int(attrs.get(ATTEMPTS, 1)),
+        repeat_of=attrs.get(REPEAT_OF) if isinstance(attrs.get(REPEAT_OF), int) else None,
     )
 
 

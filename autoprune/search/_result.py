@@ -15,12 +15,13 @@ from autoprune.errors import ConfigError
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search._pareto import hypervolume, hypervolume_history, knee_point, normalize, pareto_front
-from autoprune.search._rundir import DEFAULT_DB, RUN_FILE, default_storage, load_run_study, redact
+from autoprune.search._rundir import DEFAULT_DB, RUN_FILE, default_storage, load_run_study, read_run_meta, redact
 from autoprune.search._space import Objective, SearchSpace, constraint_violations, parse_space
 from autoprune.tasks import Task, get_task
 
 __all__ = [
     "RUN_FILE",
+    "REBUILD_TOLERANCE",
     "SearchResult",
     "open_run",
     "compute_front",
@@ -33,6 +34,11 @@ __all__ = [
     "counts",
     "redact",
 ]
+
+
+#: how far a rebuilt trial's accuracy may land from the recorded one (a trial is
+#: deterministic on the CPU: the same recipe, seed, baseline and threads give the same model)
+REBUILD_TOLERANCE = 1e-4
 
 
 @dataclass
@@ -61,6 +67,8 @@ class SearchResult:
     task_spec: str | Task | None = None
     #: read back from a run directory: its space's task is imported only if it is registered
     from_run_dir: bool = False
+    #: the accuracy of the last trial :meth:`rebuild_model` ran, None before
+    rebuilt_accuracy: float | None = None
 
     def trial(self, number: int) -> rec.TrialRecord:
         for r in self.trials:
@@ -74,20 +82,67 @@ class SearchResult:
     def model_path(self, number: int) -> Path:
         return self.run_dir / "models" / f"trial_{number}.pt"
 
-    def load_model(self, number: int):
-        """The pruned model of a front member (its artifact is kept in the run directory)."""
+    def has_model(self, number: int) -> bool:
+        """Whether trial ``number``'s model is kept in the run directory (front members; every
+        complete trial with ``models: all``)."""
+        return self.model_path(number).is_file()
+
+    def load_model(self, number: int, *, rebuild: bool = True, tolerance: float = REBUILD_TOLERANCE):
+        """The pruned model of a complete trial: the one kept in the run directory, else
+        rebuilt from its recipe and seed (:meth:`rebuild_model`) when ``rebuild``."""
         from autoprune.serialize import load_pruned
 
         record = self.trial(number)
-        path = self.model_path(number)
-        if record.state != TrialStatus.COMPLETE or not path.exists():
+        if record.state != TrialStatus.COMPLETE:
+            complete = ", ".join(str(r.number) for r in self.trials if r.state == TrialStatus.COMPLETE) or "none"
+            raise ConfigError(f"trial={number} is {record.state}, so it has no model; allowed: a complete trial "
+                              f"({complete}).")
+        if self.has_model(number):
+            model, _ = load_pruned(self.model_path(number), self.task())
+            return model
+        if not rebuild:
             members = ", ".join(str(r.number) for r in self.pareto_front) or "none"
-            raise ConfigError(
-                f"trial={number} has no saved model (state {record.state}); models are kept for "
-                f"the Pareto front: {members}."
-            )
-        model, _ = load_pruned(path, self.task())
-        return model
+            raise ConfigError(f"trial={number} has no saved model; models are kept for the Pareto front ({members}), "
+                              f"or for every complete trial with models: all.")
+        return self.rebuild_model(number, tolerance=tolerance)
+
+    def rebuild_model(self, number: int, *, tolerance: float = REBUILD_TOLERANCE):
+        """Run trial ``number`` again (same recipe, seed, baseline and torch threads) and
+        return its model once its accuracy matches the one the study recorded.
+
+        A trial is deterministic on the CPU given those, so the rebuilt model is the one
+        the search measured; the check refuses anything else (another baseline, device,
+        thread count or code version).
+
+        Raises:
+            ConfigError: the trial is not complete, or the rebuilt accuracy differs from
+                the recorded one by more than ``tolerance``.
+        """
+        from autoprune._paths import cache_dir
+        from autoprune.baseline import get_baseline
+        from autoprune.measure import LatencyConfig, torch_threads
+        from autoprune.trial import run_trial
+
+        record = self.trial(number)
+        source = self.trial(record.repeat_of) if record.repeat_of is not None else record
+        recorded = source.measures.get("accuracy")
+        if source.state != TrialStatus.COMPLETE or not isinstance(recorded, (int, float)):
+            raise ConfigError(f"trial={number} has no recorded accuracy to check a rebuild against; allowed: a "
+                              f"complete trial.")
+        task = self.task()
+        threads = read_run_meta(self.run_dir).get("threads", 1) if (self.run_dir / RUN_FILE).is_file() else 1
+        threads = threads if isinstance(threads, int) and 1 <= threads <= 1024 else 1
+        baseline = get_baseline(task, self.space.seed)
+        with torch_threads(threads):  # the trial trained with these: its float sums run in the same order
+            result = run_trial(task, source.recipe_obj, baseline, seed=self.space.seed + source.number,
+                               latency=LatencyConfig(threads=1, warmup=0, repeats=1),
+                               cache_dir=cache_dir() / "sensitivity")
+        if not abs(result.accuracy - float(recorded)) <= tolerance:
+            raise ConfigError(f"trial={number} rebuilt from its recipe and seed reaches accuracy {result.accuracy:.6f}, "
+                              f"but the study recorded {float(recorded):.6f} (allowed difference {tolerance:g}); "
+                              f"not exported.")
+        self.rebuilt_accuracy = result.accuracy
+        return result.model
 
     def task(self) -> Task:
         """The task of the study: the one the user named, else the space's. A run directory
@@ -104,14 +159,16 @@ class SearchResult:
             )
         return get_task(spec, seed=self.space.seed, data_dir=self.data_dir)
 
-    def export(self, number: int, format: str, output: str | Path) -> Path:
-        """Write trial ``number``'s model as ``state_dict``, ``torch_export`` or ``onnx``."""
+    def export(self, number: int, format: str, output: str | Path, *, tolerance: float = REBUILD_TOLERANCE) -> Path:
+        """Write trial ``number``'s model as ``state_dict``, ``torch_export`` or ``onnx``: the
+        kept model, or, for a complete trial whose model was not kept, the model rebuilt
+        from its recipe and seed and checked against the recorded accuracy."""
         from autoprune.export import export_model
 
         task = self.task()
         record = self.trial(number)
         return export_model(
-            self.load_model(number), task, format=format, output=Path(output),
+            self.load_model(number, tolerance=tolerance), task, format=format, output=Path(output),
             recipe=record.recipe_obj, task_name=task.name,
         )
 

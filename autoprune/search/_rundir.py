@@ -70,9 +70,11 @@ def read_run_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def write_run_meta(run_dir: Path, *, study_name: str, storage: str, user_storage: bool, data_dir: str | None,
-                   seed: int, trials: int | None, task: str) -> None:
+                   seed: int, trials: int | None, task: str, threads: int = 1) -> None:
     """Write ``run.json``; the default storage as ``study.db`` (relative to the run
-    directory), a user's URL with its password hidden (it is given again on resume)."""
+    directory), a user's URL with its password hidden (it is given again on resume).
+    ``threads``: the torch threads a trial trained with, which a rebuilt trial uses again
+    (the order of a float sum depends on them)."""
     rec.write_json_atomic(Path(run_dir) / RUN_FILE, {
         "study_name": study_name,
         "storage": redact(storage) if user_storage else DEFAULT_DB,
@@ -80,6 +82,7 @@ def write_run_meta(run_dir: Path, *, study_name: str, storage: str, user_storage
         "seed": seed,
         "trials": trials,
         "task": task,
+        "threads": threads,
     })
 
 

@@ -36,7 +36,7 @@ from autoprune.search._schema_fields import (
 from autoprune.search._schema_params import Params, check_fixed, check_recipes, check_warm_start
 from autoprune.search.trial_pruners import TrialPrunerConfig, validate_trial_pruner
 
-__all__ = ["SpaceModel", "validate_space", "space_json_schema"]
+__all__ = ["MODELS", "SpaceModel", "validate_space", "space_json_schema"]
 
 DIRECTIONS = ("min", "max")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -184,6 +184,15 @@ def _trial_pruner(value: Any) -> Any:
     return dict(_mapping(value))
 
 
+MODELS = ("front", "all")  # which trials keep their model in the run directory
+
+
+def _models(value: Any) -> Any:
+    if value not in MODELS:
+        raise fail(f"{value!r} is not a choice; allowed: {join(MODELS)}.")
+    return value
+
+
 def _samplers() -> list[str]:
     return list(dict.fromkeys(s for _, backend in BACKENDS.items() for s in backend.samplers))
 
@@ -236,6 +245,10 @@ class SpaceModel(BaseModel):
     fixed: Annotated[dict[str, Any], BeforeValidator(check_fixed), json_schema(lambda: {
         **recipe_fields_schema(), "description": "recipe fields held constant"})] = {}
     params: Params
+    models: Annotated[str, BeforeValidator(_models), json_schema(lambda: {
+        "enum": list(MODELS), "default": "front",
+        "description": "trials whose model the run directory keeps: the Pareto front, or every complete trial"})] = \
+        "front"
 
     _sampler: str = PrivateAttr(default="")
     _trial_pruner: TrialPrunerConfig = PrivateAttr(default_factory=TrialPrunerConfig)

@@ -27,6 +27,8 @@ Layout (every key but ``objectives`` and ``params`` is optional; defaults shown)
                               # worse than dense on accuracy axes, 1.0 x dense on others)
     warm_start: []            # recipes tried first, e.g. [{granularity: channel, sparsity: 0.5}]
     fixed: {}                 # recipe fields held constant (never also under params)
+    models: front             # models kept in the run directory: front | all (every
+                              # complete trial); any other trial is rebuilt on export
     params:                   # recipe fields searched
       granularity: {choices: [unstructured, channel, nm]}
       sparsity: {low: 0.3, high: 0.95}                 # type from the recipe field
@@ -196,6 +198,7 @@ class SearchSpace:
     reference: Mapping[str, float] = field(default_factory=dict)
     warm_start: tuple[Recipe, ...] = ()
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    models: str = "front"
     source: str = field(default="<dict>", compare=False)
 
     # --- the search as a whole -------------------------------------------------------
@@ -240,7 +243,7 @@ class SearchSpace:
         # the searched fields say it all: the others were checked equal to fixed / default
         warm = [{k: v for k, v in r.to_dict().items() if k in searched} for r in self.warm_start]
         lat = self.latency
-        return {
+        out = {
             "name": self.name,
             "task": self.task,
             "data_dir": self.data_dir,
@@ -266,12 +269,15 @@ class SearchSpace:
             **({"device": self.device} if self.device != "auto" else {}),
             **({"amp": self.amp} if self.amp is not None else {}),
         }
+        if self.models != "front":  # the layout of spaces written before the key existed
+            out["models"] = self.models
+        return out
 
     def fingerprint(self) -> str:
         """A stable hash of what defines the search (task, objectives, constraints, params,
         fixed, backend, sampler, and flaml's tolerances when on flaml); name, budget, seed,
-        executor, latency, reference point, warm starts and trial pruner may change on
-        resume."""
+        executor, latency, reference point, warm starts, trial pruner and models may change
+        on resume."""
         d = self.to_dict()
         keys = ["task", "constraints", "params", "fixed", "backend", "sampler"]
         if self.backend == "flaml":  # the space's own layout: flaml's section counts on flaml
@@ -295,6 +301,7 @@ class SearchSpace:
         device: str | None = None,
         amp: str | None = None,
         latency_device: str | None = None,
+        models: str | None = None,
     ) -> SearchSpace:
         """A re-validated copy with CLI flags applied (None: keep the file's value).
 
@@ -304,7 +311,7 @@ class SearchSpace:
         """
         d = self.to_dict()
         for key, value in (("task", task), ("data_dir", data_dir), ("seed", seed), ("device", device),
-                           ("amp", amp)):
+                           ("amp", amp), ("models", models)):
             if value is not None:
                 d[key] = value
         if latency_device is not None:
@@ -398,6 +405,7 @@ def parse_space(data: Mapping[str, Any], source: str = "<dict>") -> SearchSpace:
         fixed=dict(m.fixed),
         device=m.device,
         amp=m.amp,
+        models=m.models,
         source=source,
     )
 

@@ -29,7 +29,7 @@ __all__ = ["StudyHandle", "open_study", "fail_running", "interrupted_recipes", "
            "answer_repeat", "store_curve", "store_constraints", "store_curves_figure"]
 
 RERUN_OF = "rerun_of"  # user attr: the interrupted trial a trial runs again
-REPEAT_OF = "repeat_of"  # user attr: the finished trial whose recipe a trial repeats exactly
+REPEAT_OF = rec.REPEAT_OF  # user attr: the finished trial whose recipe a trial repeats exactly
 
 
 @dataclass
