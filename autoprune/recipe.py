@@ -40,6 +40,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "finetune_epochs": (0, 10_000),
     "finetune_lr": (0.0, 100.0),
     "calibration_batches": (1, 100_000),
+    "head_sparsity": (0.0, 0.99),
+    "ffn_sparsity": (0.0, 0.99),
 }
 
 # the recipe field -> the registry its names come from
@@ -90,9 +92,13 @@ class Recipe:
         criterion: how weights or channels are scored (``magnitude_l1``, ``magnitude_l2``,
             ``random``, ``taylor`` = |w * grad|, ``wanda`` = |w| * input activation norm).
         granularity: ``unstructured`` single weights, ``nm`` N:M groups along the input
-            dimension, ``channel`` output channels / neurons removed physically.
+            dimension, ``channel`` output channels / neurons removed physically; for
+            transformers ``head`` (attention heads), ``ffn`` (feed-forward neurons),
+            ``head+ffn`` (both, fractions ``head_sparsity`` / ``ffn_sparsity``) and
+            ``layer`` (whole layers / residual blocks).
         sparsity: fraction removed, in [0, 1): of prunable weights (unstructured), of
-            channels (channel). Ignored for ``nm``, where it is ``1 - nm_n / nm_m``.
+            channels (channel), of heads, neurons or layers. Ignored for ``nm``, where it
+            is ``1 - nm_n / nm_m``, and for ``head+ffn``.
         nm_n: weights kept in each group of ``nm_m`` (2:4 keeps 2 of every 4).
         nm_m: group size along the input dimension.
         allocation: per-layer amounts: ``uniform``, ``global`` (one threshold), or
@@ -109,6 +115,8 @@ class Recipe:
         keep_layers: names of modules never pruned, in addition to the classifier.
         prune_classifier: also prune the last prunable layer (off by default).
         calibration_batches: batches used by ``taylor`` and ``wanda`` scores.
+        head_sparsity: fraction of the attention heads removed by ``granularity=head+ffn``.
+        ffn_sparsity: fraction of the feed-forward neurons removed by ``granularity=head+ffn``.
 
     Example:
         >>> Recipe(granularity="nm").effective_sparsity
@@ -130,6 +138,8 @@ class Recipe:
     keep_layers: tuple[str, ...] = field(default_factory=tuple)
     prune_classifier: bool = False
     calibration_batches: int = 4
+    head_sparsity: float = 0.25
+    ffn_sparsity: float = 0.5
 
     def __post_init__(self) -> None:
         for name in _REGISTRIES:
@@ -140,7 +150,7 @@ class Recipe:
         if not (isinstance(self.finetune_lr, (int, float)) and math.isfinite(self.finetune_lr) and self.finetune_lr > 0):
             raise ConfigError(f"finetune_lr must be > 0, but got finetune_lr={self.finetune_lr!r}.")
         for name, (low, high) in BOUNDS.items():
-            _check_bounded(name, getattr(self, name), low, high, integer=name != "finetune_lr")
+            _check_bounded(name, getattr(self, name), low, high, integer=self.__dataclass_fields__[name].type == "int")
         if not self.nm_n < self.nm_m:
             raise ConfigError(
                 f"nm_n must satisfy 1 <= nm_n < nm_m, but got nm_n={self.nm_n}, nm_m={self.nm_m}."
