@@ -25,6 +25,7 @@ __all__ = [
     "ALLOCATIONS",
     "SCHEDULES",
     "TIMINGS",
+    "LAYER_CRITERIA",
     "LR_SCHEDULES",
     "BOUNDS",
 ]
@@ -51,6 +52,7 @@ _REGISTRIES: dict[str, registry.Registry] = {
     "allocation": registry.ALLOCATIONS,
     "schedule": registry.SCHEDULES,
     "timing": registry.TIMINGS,
+    "layer_criterion": registry.LAYER_CRITERIA,
 }
 _NAME_TUPLES = {
     "CRITERIA": "criterion",
@@ -58,6 +60,7 @@ _NAME_TUPLES = {
     "ALLOCATIONS": "allocation",
     "SCHEDULES": "schedule",
     "TIMINGS": "timing",
+    "LAYER_CRITERIA": "layer_criterion",
 }
 
 
@@ -117,6 +120,9 @@ class Recipe:
         calibration_batches: batches used by ``taylor`` and ``wanda`` scores.
         head_sparsity: fraction of the attention heads removed by ``granularity=head+ffn``.
         ffn_sparsity: fraction of the feed-forward neurons removed by ``granularity=head+ffn``.
+        layer_criterion: which layers ``granularity=layer`` removes first:
+            ``block_influence`` (least change between a layer's input and output on the
+            calibration batches) or ``drop_alone`` (least metric drop when removed alone).
 
     Example:
         >>> Recipe(granularity="nm").effective_sparsity
@@ -140,6 +146,7 @@ class Recipe:
     calibration_batches: int = 4
     head_sparsity: float = 0.25
     ffn_sparsity: float = 0.5
+    layer_criterion: str = "block_influence"
 
     def __post_init__(self) -> None:
         for name in _REGISTRIES:

@@ -9,7 +9,9 @@ in :mod:`autoprune.registry` and re-exported here):
   :mod:`~autoprune.pruning.unstructured` (``unstructured``, ``nm``: masks,
   ``torch.nn.utils.prune``), :mod:`~autoprune.pruning.structured` (``channel``:
   Torch-Pruning dependency graph), :mod:`~autoprune.pruning.transformer` (``head``,
-  ``ffn``, ``head+ffn``: attention heads and feed-forward neurons of transformers)
+  ``ffn``, ``head+ffn``: attention heads and feed-forward neurons of transformers),
+  :mod:`~autoprune.pruning.depth` (``layer``: whole transformer layers and residual
+  blocks, ordered by a :class:`LayerCriterion` of :data:`LAYER_CRITERIA`)
 - :class:`Allocation` (:data:`ALLOCATIONS`, :mod:`~autoprune.pruning.allocation`): per-layer
   amounts (uniform, global, sensitivity)
 - :class:`Schedule` (:data:`SCHEDULES`, :mod:`~autoprune.pruning.schedules`): cumulative
@@ -72,6 +74,15 @@ from autoprune.pruning.structured import (
 )
 from autoprune.pruning.timing import TIMINGS, FineTune, Timing, prune_epochs, timing_of
 from autoprune.pruning.transformer import FFN, Head, HeadFFN, prune_ffn, prune_heads  # isort: skip
+from autoprune.pruning.depth import (  # isort: skip
+    LAYER_CRITERIA,
+    Depth,
+    LayerCriterion,
+    mark_residual,
+    removable_blocks,
+    remove_blocks,
+    restore_depth,
+)
 
 __all__ = [
     "Pruner",
@@ -119,6 +130,13 @@ __all__ = [
     "HeadFFN",
     "prune_heads",
     "prune_ffn",
+    "Depth",
+    "LayerCriterion",
+    "LAYER_CRITERIA",
+    "mark_residual",
+    "removable_blocks",
+    "remove_blocks",
+    "restore_depth",
     "DEFAULT_LEVELS",
     "uniform_allocation",
     "sensitivity_scan",

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from autoprune.errors import ConfigError
 from autoprune.recipe import LR_SCHEDULES, Recipe
-from autoprune.registry import ALLOCATIONS, CRITERIA, GRANULARITIES, SCHEDULES, TIMINGS, Registry
+from autoprune.registry import ALLOCATIONS, CRITERIA, GRANULARITIES, LAYER_CRITERIA, SCHEDULES, TIMINGS, Registry
 
 __all__ = [
     "FIELDS",
@@ -49,6 +49,7 @@ _NAMED: dict[str, Registry[Any] | tuple[str, ...]] = {
     "schedule": SCHEDULES,
     "timing": TIMINGS,
     "finetune_schedule": LR_SCHEDULES,  # no extension point: a fixed list in recipe.py
+    "layer_criterion": LAYER_CRITERIA,
 }
 
 
