@@ -92,9 +92,13 @@ class SearchLoop:
                   given_executor=executor is not None)
         self.data_dir = options.data_dir or space.data_dir
         self.task = get_task(space.task, seed=space.seed, data_dir=self.data_dir)
-        from autoprune.pruning import prunable_layers
+        from autoprune.pruning import granularity_of, prunable_layers
+        from autoprune.search._params import extreme_recipes
 
-        prunable_layers(self.task.build_model(), Recipe())
+        model = self.task.build_model()
+        prunable_layers(model, Recipe())
+        for recipe in extreme_recipes(space.params, space.fixed):  # e.g. heads on a model without attention
+            granularity_of(recipe).check_model(model, self.task, recipe)
         self.running: dict[int, _Running] = {}
         self.ctrl_c = CtrlC()
         self.history: list[TrialHistory] = []  # finished trials as the trial pruner sees them

@@ -28,6 +28,7 @@ __all__ = [
     "describe",
     "recipe_of",
     "param_values",
+    "extreme_recipes",
 ]
 
 #: recipe field -> its type as written in recipe.py ("int", "float", "str", "bool", "tuple[str, ...]")
@@ -214,3 +215,15 @@ def param_values(params: Sequence[ParamSpec], fixed: Mapping[str, Any], recipe: 
             raise ConfigError(f"recipe has {p.name}={value!r}, outside params.{p.name} ({describe(p)}).")
         out[p.name] = value
     return out
+
+
+def extreme_recipes(params: Sequence[ParamSpec], fixed: Mapping[str, Any]) -> list[Recipe]:
+    """One recipe per granularity the space can produce, every searched fraction at its
+    largest: what a granularity checks against the model before the first trial
+    (:meth:`~autoprune.pruning.Granularity.check_model`, e.g. that some layer stays)."""
+    by_name = {p.name: p for p in params}
+    granularity = by_name.get("granularity")
+    names = granularity.choices if granularity is not None else (fixed.get("granularity", DEFAULTS["granularity"]),)
+    largest = {p.name: p.bounds()[1] for p in params if p.name.endswith("sparsity") and p.kind != "choice"}
+    largest.update({p.name: max(p.choices) for p in params if p.name.endswith("sparsity") and p.kind == "choice"})
+    return [recipe_of(fixed, {**largest, "granularity": name}) for name in names]
