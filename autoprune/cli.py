@@ -159,7 +159,9 @@ def _trial(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_dir("--out", args.out)
     task = get_task(args.task, seed=args.seed, data_dir=args.data_dir)
-    prunable_layers(task.build_model(), recipe)  # a model with nothing to prune fails before training
+    model = task.build_model()
+    prunable_layers(model, recipe)  # a model with nothing to prune fails before training
+    granularity_of(recipe).check_model(model, task, recipe)  # heads without attention, every layer removed
     baseline = get_baseline(task, args.seed, device=device)
     latency = LatencyConfig(threads=args.threads, device=args.latency_device or "cpu")
     # device and amp only when set: a trial on the CPU in float32 is run_trial's default

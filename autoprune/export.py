@@ -209,11 +209,17 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _first(outputs: Any) -> Any:
+    """The first tensor of an output: a tuple's first item, a Hugging Face output's first field."""
+    if isinstance(outputs, (tuple, list)):
+        return outputs[0]
+    if isinstance(outputs, dict):  # transformers' ModelOutput is an OrderedDict of its set fields
+        return next(iter(outputs.values()))
+    return outputs
+
+
 def _check_close(expected: Any, got: Any, atol: float, format: str) -> None:
-    if isinstance(expected, (tuple, list)):
-        expected = expected[0]
-    if isinstance(got, (tuple, list)):
-        got = got[0]
+    expected, got = _first(expected), _first(got)
     if expected.shape != got.shape or not torch.allclose(expected.float(), got.float(), atol=atol, rtol=1e-4):
         diff = (expected.float() - got.float()).abs().max().item() if expected.shape == got.shape else "shape"
         raise ExportError(f"the {format} export does not reproduce the model's outputs (max abs diff {diff}).")

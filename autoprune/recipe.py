@@ -25,6 +25,7 @@ __all__ = [
     "ALLOCATIONS",
     "SCHEDULES",
     "TIMINGS",
+    "LAYER_CRITERIA",
     "LR_SCHEDULES",
     "BOUNDS",
     "DEFAULT_FINETUNE_EPOCHS",
@@ -49,10 +50,13 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "distill_weight": (0.0, 1.0),
     "distill_temperature": (0.0, 100.0),
     "max_layer_sparsity": (0.05, 1.0),
+    "head_sparsity": (0.0, 0.99),
+    "ffn_sparsity": (0.0, 0.99),
 }
 # float fields among BOUNDS (the rest are integers); optional ones may be None (derived)
 _OPTIONAL = ("finetune_lr", "finetune_steps", "report_every", "report_batches")
-_FLOATS = ("finetune_lr", "finetune_lr_scale", "distill_weight", "distill_temperature", "max_layer_sparsity")
+_FLOATS = ("finetune_lr", "finetune_lr_scale", "distill_weight", "distill_temperature", "max_layer_sparsity",
+           "head_sparsity", "ffn_sparsity")
 _POSITIVE = ("finetune_lr", "finetune_lr_scale", "distill_temperature")  # 0 would mean nothing happens
 
 #: fine-tune epochs of a recipe that sets neither ``finetune_epochs`` nor ``finetune_steps``
@@ -65,6 +69,7 @@ _REGISTRIES: dict[str, registry.Registry] = {
     "allocation": registry.ALLOCATIONS,
     "schedule": registry.SCHEDULES,
     "timing": registry.TIMINGS,
+    "layer_criterion": registry.LAYER_CRITERIA,
 }
 _NAME_TUPLES = {
     "CRITERIA": "criterion",
@@ -72,6 +77,7 @@ _NAME_TUPLES = {
     "ALLOCATIONS": "allocation",
     "SCHEDULES": "schedule",
     "TIMINGS": "timing",
+    "LAYER_CRITERIA": "layer_criterion",
 }
 
 
@@ -106,9 +112,13 @@ class Recipe:
         criterion: how weights or channels are scored (``magnitude_l1``, ``magnitude_l2``,
             ``random``, ``taylor`` = |w * grad|, ``wanda`` = |w| * input activation norm).
         granularity: ``unstructured`` single weights, ``nm`` N:M groups along the input
-            dimension, ``channel`` output channels / neurons removed physically.
+            dimension, ``channel`` output channels / neurons removed physically; for
+            transformers ``head`` (attention heads), ``ffn`` (feed-forward neurons),
+            ``head+ffn`` (both, fractions ``head_sparsity`` / ``ffn_sparsity``) and
+            ``layer`` (whole layers / residual blocks).
         sparsity: fraction removed, in [0, 1): of prunable weights (unstructured), of
-            channels (channel). Ignored for ``nm``, where it is ``1 - nm_n / nm_m``.
+            channels (channel), of heads, neurons or layers. Ignored for ``nm``, where it
+            is ``1 - nm_n / nm_m``, and for ``head+ffn``.
         nm_n: weights kept in each group of ``nm_m`` (2:4 keeps 2 of every 4).
         nm_m: group size along the input dimension.
         allocation: per-layer amounts: ``uniform``, ``global`` (one threshold), or
@@ -154,6 +164,11 @@ class Recipe:
             the target anyway). A cap below the recipe's ``sparsity`` is raised to it, so
             the target stays reachable. Default 0.95: one ranking across layers no
             longer empties a layer whose scores happen to be small.
+        head_sparsity: fraction of the attention heads removed by ``granularity=head+ffn``.
+        ffn_sparsity: fraction of the feed-forward neurons removed by ``granularity=head+ffn``.
+        layer_criterion: which layers ``granularity=layer`` removes first:
+            ``block_influence`` (least change between a layer's input and output on the
+            calibration batches) or ``drop_alone`` (least metric drop when removed alone).
 
     Example:
         >>> Recipe(granularity="nm").effective_sparsity
@@ -184,6 +199,9 @@ class Recipe:
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     max_layer_sparsity: float = 0.95
+    head_sparsity: float = 0.25
+    ffn_sparsity: float = 0.5
+    layer_criterion: str = "block_influence"
 
     def __post_init__(self) -> None:
         for name in _REGISTRIES:

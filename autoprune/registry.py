@@ -26,6 +26,7 @@ from autoprune.errors import ConfigError
 __all__ = [
     "Registry",
     "CRITERIA",
+    "LAYER_CRITERIA",
     "GRANULARITIES",
     "ALLOCATIONS",
     "SCHEDULES",
@@ -150,6 +151,7 @@ class Registry(Generic[T]):
 
 # The pruning layer (autoprune.pruning): instances.
 CRITERIA: Registry[Any] = Registry("criterion")
+LAYER_CRITERIA: Registry[Any] = Registry("layer_criterion")  # which whole layers / blocks go first
 GRANULARITIES: Registry[Any] = Registry("granularity")
 ALLOCATIONS: Registry[Any] = Registry("allocation")
 SCHEDULES: Registry[Any] = Registry("schedule")

@@ -19,6 +19,8 @@ from torch import nn
 from autoprune._io import atomic_path
 from autoprune.errors import AutopruneError, ConfigError, PrunedModelError
 from autoprune.measure import deployable_state_dict, pack_state_dict, unpack_state_dict
+from autoprune.pruning._transformer import sync_attributes
+from autoprune.pruning.depth import restore_depth
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task
 
@@ -158,11 +160,15 @@ def resize_to_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor
     (:meth:`nn.Module.load_state_dict` fills them), and the shape attributes of the
     layer are updated: ``nn.Linear``, convolutions (transposed included; depthwise ones
     stay depthwise), batch norms, ``nn.LayerNorm``, ``nn.GroupNorm``, ``nn.Embedding``.
+    Transformer layers and residual blocks the state dict lacks are removed first
+    (:func:`~autoprune.pruning.restore_depth`), and attention modules get the head counts
+    of their saved projections (:func:`~autoprune.pruning._transformer.sync_attributes`).
 
     Raises:
         PrunedModelError: a layer of another type changed shape; its attributes cannot
             be known from the weights alone.
     """
+    restore_depth(model, state_dict)  # removed layers / residual blocks first: the names below are the saved ones
     for prefix, module in model.named_modules():
         changed = {}
         for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
@@ -180,6 +186,7 @@ def resize_to_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor
                 module._parameters[name] = nn.Parameter(new, requires_grad=old.requires_grad)
             else:
                 module._buffers[name] = new
+    sync_attributes(model)  # attention head counts, FFN width in the config
     return model
 
 

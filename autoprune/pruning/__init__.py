@@ -8,7 +8,10 @@ in :mod:`autoprune.registry` and re-exported here):
 - :class:`Granularity` (:data:`GRANULARITIES`): what a step removes and how it is stored:
   :mod:`~autoprune.pruning.unstructured` (``unstructured``, ``nm``: masks,
   ``torch.nn.utils.prune``), :mod:`~autoprune.pruning.structured` (``channel``:
-  Torch-Pruning dependency graph)
+  Torch-Pruning dependency graph), :mod:`~autoprune.pruning.transformer` (``head``,
+  ``ffn``, ``head+ffn``: attention heads and feed-forward neurons of transformers),
+  :mod:`~autoprune.pruning.depth` (``layer``: whole transformer layers and residual
+  blocks, ordered by a :class:`LayerCriterion` of :data:`LAYER_CRITERIA`)
 - :class:`Allocation` (:data:`ALLOCATIONS`, :mod:`~autoprune.pruning.allocation`): per-layer
   amounts (uniform, global, sensitivity)
 - :class:`Schedule` (:data:`SCHEDULES`, :mod:`~autoprune.pruning.schedules`): cumulative
@@ -70,6 +73,16 @@ from autoprune.pruning.structured import (
     prune_channels,
 )
 from autoprune.pruning.timing import TIMINGS, FineTune, Timing, prune_epochs, timing_of
+from autoprune.pruning.transformer import FFN, Head, HeadFFN, prune_ffn, prune_heads  # isort: skip
+from autoprune.pruning.depth import (  # isort: skip
+    LAYER_CRITERIA,
+    Depth,
+    LayerCriterion,
+    mark_residual,
+    removable_blocks,
+    remove_blocks,
+    restore_depth,
+)
 
 __all__ = [
     "Pruner",
@@ -112,6 +125,18 @@ __all__ = [
     "out_channels",
     "channel_scores",
     "prune_channels",
+    "Head",
+    "FFN",
+    "HeadFFN",
+    "prune_heads",
+    "prune_ffn",
+    "Depth",
+    "LayerCriterion",
+    "LAYER_CRITERIA",
+    "mark_residual",
+    "removable_blocks",
+    "remove_blocks",
+    "restore_depth",
     "DEFAULT_LEVELS",
     "uniform_allocation",
     "sensitivity_scan",

@@ -88,6 +88,16 @@ class Granularity(abc.ABC):
                 f"but got allocation={recipe.allocation!r}."
             )
 
+    def check_model(self, model: nn.Module, task: Task, recipe: Recipe) -> None:
+        """Refuse, before any training, a model this granularity cannot prune.
+
+        Default: :meth:`layers` finds something to prune.
+
+        Raises:
+            ConfigError: one line naming what the model lacks and what is allowed.
+        """
+        self.layers(model, recipe)
+
     def effective_sparsity(self, recipe: Recipe) -> float:
         """The fraction removed the recipe targets (the recipe's ``sparsity`` by default)."""
         return recipe.sparsity

@@ -26,6 +26,7 @@ from torch import nn
 
 from autoprune.errors import ConfigError
 from autoprune.pruning._layers import eval_mode, model_device, prunable_layers
+from autoprune.pruning._transformer import attention_modules, qkv
 from autoprune.pruning.criteria import channel_importance, channel_scoring
 from autoprune.pruning.granularity import Granularity, Layers, Scan
 from autoprune.recipe import Recipe
@@ -149,7 +150,11 @@ def prune_channels(
 def _prunable_groups(model: nn.Module, recipe: Recipe, graph: tp.DependencyGraph) -> list:
     """``(group, member names)`` of every group rooted at a prunable layer, members in graph order."""
     name_of = {m: n for n, m in prunable_layers(model, recipe)}
-    ignored = [m for m in model.modules() if isinstance(m, _ROOT_TYPES) and (m not in name_of or _is_grouped_conv(m))]
+    # attention heads stay whole: query / key / value channels are never cut one by one
+    # (the attention reshapes them into heads); granularity=head removes whole heads
+    heads = {id(lin) for _, m in attention_modules(model) for lin in qkv(m)}
+    ignored = [m for m in model.modules() if isinstance(m, _ROOT_TYPES)
+               and (m not in name_of or _is_grouped_conv(m) or id(m) in heads)]
     groups = []
     for group in graph.get_all_groups(ignored_layers=ignored, root_module_types=_ROOT_TYPES):
         members = []

@@ -99,9 +99,13 @@ class SearchLoop:
         self.task = get_task(task if task is not None else space.task, seed=space.seed, data_dir=self.data_dir)
         if task is not None and self.executor_config.name == "ray" and executor is None:
             check_task_picklable(self.task)
-        from autoprune.pruning import prunable_layers
+        from autoprune.pruning import granularity_of, prunable_layers
+        from autoprune.search._params import extreme_recipes
 
-        prunable_layers(self.task.build_model(), Recipe())
+        model = self.task.build_model()
+        prunable_layers(model, Recipe())
+        for recipe in extreme_recipes(space.params, space.fixed):  # e.g. heads on a model without attention
+            granularity_of(recipe).check_model(model, self.task, recipe)
         self.running: dict[int, _Running] = {}
         self.ctrl_c = CtrlC()
         self.history: list[TrialHistory] = []  # finished trials as the trial pruner sees them

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from autoprune.errors import ConfigError
 from autoprune.recipe import DEFAULT_FINETUNE_EPOCHS, LR_SCHEDULES, Recipe
-from autoprune.registry import ALLOCATIONS, CRITERIA, GRANULARITIES, SCHEDULES, TIMINGS, Registry
+from autoprune.registry import ALLOCATIONS, CRITERIA, GRANULARITIES, LAYER_CRITERIA, SCHEDULES, TIMINGS, Registry
 
 __all__ = [
     "FIELDS",
@@ -29,6 +29,7 @@ __all__ = [
     "describe",
     "recipe_of",
     "param_values",
+    "extreme_recipes",
 ]
 
 #: recipe field -> its type as written in recipe.py ("int", "float", "str", "bool", "tuple[str, ...]"),
@@ -54,6 +55,7 @@ _NAMED: dict[str, Registry[Any] | tuple[str, ...]] = {
     "schedule": SCHEDULES,
     "timing": TIMINGS,
     "finetune_schedule": LR_SCHEDULES,  # no extension point: a fixed list in recipe.py
+    "layer_criterion": LAYER_CRITERIA,
 }
 
 
@@ -222,3 +224,15 @@ def param_values(params: Sequence[ParamSpec], fixed: Mapping[str, Any], recipe: 
             raise ConfigError(f"recipe has {p.name}={value!r}, outside params.{p.name} ({describe(p)}).")
         out[p.name] = value
     return out
+
+
+def extreme_recipes(params: Sequence[ParamSpec], fixed: Mapping[str, Any]) -> list[Recipe]:
+    """One recipe per granularity the space can produce, every searched fraction at its
+    largest: what a granularity checks against the model before the first trial
+    (:meth:`~autoprune.pruning.Granularity.check_model`, e.g. that some layer stays)."""
+    by_name = {p.name: p for p in params}
+    granularity = by_name.get("granularity")
+    names = granularity.choices if granularity is not None else (fixed.get("granularity", DEFAULTS["granularity"]),)
+    largest = {p.name: p.bounds()[1] for p in params if p.name.endswith("sparsity") and p.kind != "choice"}
+    largest.update({p.name: max(p.choices) for p in params if p.name.endswith("sparsity") and p.kind == "choice"})
+    return [recipe_of(fixed, {**largest, "granularity": name}) for name in names]

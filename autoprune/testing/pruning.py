@@ -102,6 +102,11 @@ def _zero_fraction(layers: Sequence[tuple[str, nn.Module]]) -> float:
     return zeros / sum(effective_weight(m).numel() for _, m in layers)
 
 
+def _shape(outputs: Any) -> torch.Size:
+    """The shape of a model's output (the logits of a Hugging Face model output)."""
+    return getattr(outputs, "logits", outputs).shape
+
+
 def _registered_name(registry: Any, obj: Any, kind: str) -> str:
     name = getattr(obj, "name", "")
     _expect(
@@ -171,7 +176,7 @@ def _allocation_for(granularity: Granularity) -> str:
 
 
 def check_granularity(granularity: Granularity, task: Task | None = None, *, tolerance: float = 0.05) -> None:
-    """Two cumulative steps reach their targets, the model keeps running with the same
+    """Two cumulative steps reach their targets (counted on :meth:`Granularity.layers`), the model keeps running with the same
     output shape, what a step removed stays removed; a packed granularity only zeroes
     weights (shapes unchanged), a dense one shrinks the layers; :meth:`finalize` leaves no
     mask; a scannable granularity's scan leaves the model as it was.
@@ -210,19 +215,19 @@ def check_granularity(granularity: Granularity, task: Task | None = None, *, tol
 
     model = _model(task)
     inputs = task.example_input(4)
-    out_shape = call_model(model, inputs).shape
+    out_shape = _shape(call_model(model, inputs))
     pruner = Pruner(recipe, task)
-    layers = prunable_layers(model, recipe)
+    layers = granularity.layers(model, recipe)
     sizes = granularity.layer_sizes(layers)
     _expect(sorted(sizes) == sorted(n for n, _ in layers) and all(isinstance(v, int) and v > 0 for v in sizes.values()),
             f"layer_sizes must give a positive int per prunable layer, got {sizes!r}.")
-    shapes = {n: tuple(m.weight.shape) for n, m in layers}
+    shapes = {n: tuple(m.weight.shape) for n, m in layers} if granularity.packed else {}
     params = sum(p.numel() for p in model.parameters())
     zeros_before: dict[str, torch.Tensor] = {}
     for target in (final / 2, final):
         model = pruner.step(model, target)
-        layers = prunable_layers(model, recipe)
-        _expect(call_model(model, inputs).shape == out_shape,
+        layers = granularity.layers(model, recipe)
+        _expect(_shape(call_model(model, inputs)) == out_shape,
                 f"the model's output shape changed after a step to {target}.")
         if granularity.packed:
             now_shapes = {n: tuple(m.weight.shape) for n, m in layers}
@@ -241,12 +246,12 @@ def check_granularity(granularity: Granularity, task: Task | None = None, *, tol
         _expect(sum(p.numel() for p in model.parameters()) < params, "a dense granularity must remove parameters.")
     model = pruner.finalize(model)
     _expect(not any(hasattr(m, "weight_orig") for m in model.modules()), "finalize() must fold every mask in.")
-    _expect(call_model(model, inputs).shape == out_shape, "the model no longer runs after finalize().")
+    _expect(_shape(call_model(model, inputs)) == out_shape, "the model no longer runs after finalize().")
 
     if granularity.scannable:
         fresh = _model(task)
         before = _state(fresh)
-        layers = prunable_layers(fresh, recipe)
+        layers = granularity.layers(fresh, recipe)
         scan = granularity.scan(fresh, task, recipe, layers, (0.25, 0.5))
         _expect(sorted(scan) == sorted(n for n, _ in layers),
                 f"the scan must cover every prunable layer, got {sorted(scan)}.")

@@ -139,7 +139,7 @@ def test_damaged_cache_is_recomputed(tiny_task, tmp_path) -> None:
 
 
 def test_scan_rejects_nm_and_bad_levels(tiny_task) -> None:
-    with pytest.raises(ConfigError, match="granularity unstructured or channel, but got granularity='nm'"):
+    with pytest.raises(ConfigError, match="granularity unstructured or channel or .*, but got granularity=.nm."):
         sensitivity_scan(_Tiny(), tiny_task, Recipe(granularity="nm"))
     with pytest.raises(ConfigError, match=r"levels must be increasing values in \(0, 1\)"):
         sensitivity_scan(_Tiny(), tiny_task, Recipe(), levels=(0.5, 0.25))

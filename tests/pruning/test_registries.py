@@ -28,7 +28,7 @@ from autoprune.testing.pruning import TinyTask
     "registry, names",
     [
         (CRITERIA, ("magnitude_l1", "magnitude_l2", "random", "taylor", "wanda")),
-        (GRANULARITIES, ("unstructured", "nm", "channel")),
+        (GRANULARITIES, ("unstructured", "nm", "channel", "head", "ffn", "head+ffn", "layer")),
         (ALLOCATIONS, ("uniform", "global", "sensitivity")),
         (SCHEDULES, ("one_shot", "iterative", "gradual")),
         (TIMINGS, ("after_training", "during_training", "before_training")),
@@ -50,7 +50,7 @@ def test_recipe_name_tuples_read_the_registries() -> None:
     [
         ("criterion", "criterion must be one of magnitude_l1, magnitude_l2, random, taylor, wanda, "
                       "but got criterion='x'"),
-        ("granularity", "granularity must be one of unstructured, nm, channel, but got granularity='x'"),
+        ("granularity", "granularity must be one of unstructured, nm, channel, head, ffn, head\\+ffn, layer, but got granularity='x'"),
         ("allocation", "allocation must be one of uniform, global, sensitivity, but got allocation='x'"),
         ("schedule", "schedule must be one of one_shot, iterative, gradual, but got schedule='x'"),
         ("timing", "timing must be one of after_training, during_training, before_training, but got timing='x'"),
@@ -116,7 +116,7 @@ def test_third_party_granularity_is_a_recipe_name_and_prunes() -> None:
             GRANULARITIES.register_instance("rows_test")(_HalfRows)
     finally:
         GRANULARITIES.unregister("rows_test")
-    with pytest.raises(ConfigError, match="granularity must be one of unstructured, nm, channel, but got"):
+    with pytest.raises(ConfigError, match="granularity must be one of unstructured, nm, channel, head, ffn, head\\+ffn, layer, but got"):
         Recipe(granularity="rows_test")
 
 
@@ -124,5 +124,5 @@ def test_sensitivity_scan_names_the_scannable_granularities() -> None:
     from autoprune.pruning import sensitivity_scan
 
     task = TinyTask()
-    with pytest.raises(ConfigError, match="supports granularity unstructured or channel, but got granularity='nm'"):
+    with pytest.raises(ConfigError, match="supports granularity unstructured or channel or head or ffn or head\\+ffn, but got granularity='nm'"):
         sensitivity_scan(task.build_model(), task, Recipe(granularity="nm"))

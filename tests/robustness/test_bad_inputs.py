@@ -7,6 +7,7 @@ Most checks happen before anything runs, so these cases are fast.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -302,7 +303,22 @@ CASES: list[tuple[str, list[str], dict[str, str], Setup | None, str]] = [
     ("weights-mismatch-search", S + ["--task", "bad_tasks.py:Mismatch"], {}, _bad_tasks, r"weights file '.*w\.pt' does not match the model"),
     # -- plug-ins ----------------------------------------------------------------------------
     ("plugin-missing", ["--plugin", "missing_plugin.py", "tasks"], {}, None, r"missing_plugin"),
+    # -- transformer and depth granularities on models that lack what they remove --------------
+    ("head-no-attention", T + ["--set", "granularity=head"], {}, None, r"granularity=head needs attention modules .* but model Sequential has none"),
+    ("ffn-no-transformer", T + ["--set", "granularity=ffn"], {}, None, r"granularity=ffn needs feed-forward blocks of transformer layers"),
+    ("head-ffn-no-attention", T + ["--set", "granularity=head+ffn"], {}, None, r"granularity=head needs attention modules"),
+    ("layer-no-blocks", T + ["--set", "granularity=layer"], {}, None, r"granularity=layer needs transformer layers or residual blocks"),
+    ("search-head-no-attention", B, {}, _space(**{"params:\n": "params:\n  granularity: {choices: [unstructured, head]}\n"}),
+     r"granularity=head needs attention modules"),
 ]
+if importlib.util.find_spec("transformers") is not None:
+    TEXT = ["trial", "--task", "autoprune.testing.transformers:TinyTextTask"]
+    CASES += [
+        ("layer-every-layer", TEXT + ["--set", "granularity=layer", "sparsity=0.8"], {}, None,
+         r"granularity=layer with sparsity=0\.8 would remove every one of the 2 layers / blocks; allowed: a sparsity that keeps at least one"),
+        ("search-layer-every-layer", B + ["--task", "autoprune.testing.transformers:TinyTextTask"], {},
+         _space(**{"params:\n": "params:\n  granularity: {choices: [layer]}\n"}), r"would remove every one of the 2 layers"),
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

@@ -178,7 +178,7 @@ def test_with_overrides_revalidates() -> None:
         ({"params__colour": {"choices": ["red"]}}, r"params.colour: 'colour' is not a recipe field; allowed: criterion, granularity"),
         ({"params__granularity": {"choices": ["foo"]}}, r"params.granularity.choices: 'foo' is not a granularity; allowed: unstructured, nm, channel"),
         ({"params__finetune_schedule": {"choices": ["step"]}}, r"params.finetune_schedule.choices: 'step' is not a finetune_schedule; allowed: constant, cosine"),
-        ({"params__granularity": {"low": 1, "high": 2}}, r"params.granularity: granularity needs choices \(a list from unstructured, nm, channel\)"),
+        ({"params__granularity": {"low": 1, "high": 2}}, r"params.granularity: granularity needs choices \(a list from unstructured, nm, channel, head, ffn, head\+ffn, layer\)"),
         ({"params__steps": {"low": 2, "high": 4, "type": "float"}}, r"params.steps.type: 'float' does not fit recipe field steps \(int\); allowed: int"),
         ({"params__steps": {"low": 2.5, "high": 4}}, r"params.steps.low: steps takes an integer, but got 2.5"),
         ({"params__steps": {"low": 2, "high": 4, "when": {"colour": ["x"]}}}, r"params.steps.when.colour: 'colour' is not another param; allowed: granularity, schedule, allocation, nm_n"),
