@@ -1,7 +1,16 @@
 """Tasks: what a trial runs on (model factory, data, training step, metric, example input)."""
 
 from autoprune.tasks._base import Task, call_model, to_device
-from autoprune.tasks._registry import BUILTIN_TASKS, TASKS, check_task, get_task, load_task, register_task
+from autoprune.tasks._registry import (
+    BUILTIN_TASKS,
+    TASKS,
+    check_task,
+    check_task_spec,
+    get_task,
+    load_task,
+    register_task,
+    task_label,
+)
 
 __all__ = [
     "Task",
@@ -13,4 +22,6 @@ __all__ = [
     "get_task",
     "load_task",
     "check_task",
+    "check_task_spec",
+    "task_label",
 ]

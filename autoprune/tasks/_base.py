@@ -77,8 +77,14 @@ class Task(abc.ABC):
         """Model inputs of ``batch_size`` examples, for tracing, FLOPs and latency."""
 
     # -- defaults ------------------------------------------------------------------
+    def logits(self, outputs: Any) -> torch.Tensor:
+        """The class scores in a model's outputs: the outputs themselves, or the
+        ``logits`` of a Hugging Face ``ModelOutput``."""
+        logits = getattr(outputs, "logits", None)
+        return outputs if logits is None else logits
+
     def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(outputs, targets)
+        return nn.functional.cross_entropy(self.logits(outputs), targets)
 
     def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Loss of one batch; the caller runs backward and the optimizer step."""
@@ -98,7 +104,7 @@ class Task(abc.ABC):
         model.eval()
         correct = total = 0
         for inputs, targets in self.val_batches():
-            pred = call_model(model, inputs).argmax(dim=-1)
+            pred = self.logits(call_model(model, inputs)).argmax(dim=-1)
             correct += int((pred == targets).sum())
             total += int(targets.numel())
         model.train(was_training)

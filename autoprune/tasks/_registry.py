@@ -7,13 +7,14 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from autoprune.errors import TaskError
+from autoprune.errors import ConfigError, TaskError
 from autoprune.registry import TASKS
 from autoprune.tasks._base import Task
 
-__all__ = ["BUILTIN_TASKS", "TASKS", "register_task", "get_task", "load_task", "check_task"]
+__all__ = ["BUILTIN_TASKS", "TASKS", "register_task", "get_task", "load_task", "check_task", "check_task_spec",
+           "task_label"]
 
 
 def _digits_mlp(seed: int, data_dir: str | None) -> Task:
@@ -33,6 +34,34 @@ def _fashion_cnn(seed: int, data_dir: str | None) -> Task:
 
     return FashionMNISTCNN(seed=seed, data_dir=data_dir)
 
+
+def _hf_text(seed: int, data_dir: str | None, **options: Any) -> Task:
+    from autoprune.tasks.hf import HFTextClassification
+
+    return HFTextClassification(seed=seed, data_dir=data_dir, **options)
+
+
+def _hf_image(seed: int, data_dir: str | None, **options: Any) -> Task:
+    from autoprune.tasks.hf import HFImageClassification
+
+    return HFImageClassification(seed=seed, data_dir=data_dir, **options)
+
+
+def _options(module: str, name: str) -> Callable[[], dict[str, Any]]:
+    # the option table, read when a space is checked (the module does not import transformers)
+    return lambda: getattr(importlib.import_module(module), name)
+
+
+# kinds that take options (a ``task:`` mapping): factory(seed, data_dir, **options)
+_HF_KINDS = {
+    "hf-text-classification": (_hf_text, "Hugging Face sequence classifier from a directory + CSV / JSONL / "
+                               "folder text (task: {kind, model, data, ...})",
+                               _options("autoprune.tasks.hf._text", "TEXT_OPTIONS")),
+    "hf-image-classification": (_hf_image, "Hugging Face image classifier from a directory + image folders or "
+                                "idx files (task: {kind, model, data, ...})",
+                                _options("autoprune.tasks.hf._image", "IMAGE_OPTIONS")),
+}
+_REQUIRED_OPTIONS = ("model", "data")
 
 # name -> (factory(seed, data_dir), one-line description)
 BUILTIN_TASKS: dict[str, tuple[Callable[[int, str | None], Task], str]] = {
@@ -62,16 +91,66 @@ def register_task(name: str, factory: Callable[[int, str | None], Task], descrip
 # replace=True: a fresh import of this module (tests reload modules) registers again
 for _name, (_factory, _description) in BUILTIN_TASKS.items():
     register_task(_name, _factory, _description, replace=True)
+for _name, (_factory, _description, _table) in _HF_KINDS.items():
+    _factory.options = _table  # type: ignore[attr-defined]
+    _factory.required = _REQUIRED_OPTIONS  # type: ignore[attr-defined]
+    register_task(_name, _factory, _description, replace=True)
 
 
-def get_task(spec: str | Task, seed: int = 0, data_dir: str | None = None) -> Task:
-    """Resolve a task: a registered name, ``pkg.module:attr``, ``path/file.py:attr`` or a Task.
+def check_task_spec(spec: Any) -> str | dict[str, Any]:
+    """A ``task`` setting checked without building anything: a name / ``pkg.mod:attr`` /
+    ``file.py:attr`` string, or a mapping ``{kind: NAME, OPTION: VALUE, ...}`` whose kind
+    is registered with options (``hf-text-classification``, ``hf-image-classification``)
+    and whose option names that kind takes. Files are checked when the task is built.
+
+    Raises:
+        ConfigError: one line naming the key, the value and what is allowed.
+    """
+    if isinstance(spec, str) and spec.strip():
+        return spec
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"task must be a task name, pkg.mod:attr, file.py:attr or a mapping "
+                          f"{{kind: ..., model: ..., data: ...}}, but got task={spec!r}.")
+    kinds = [n for n, f in TASKS.items() if callable(getattr(f, "options", None))]
+    kind = spec.get("kind")
+    if kind not in kinds:
+        raise ConfigError(f"task.kind must be one of {', '.join(kinds)}, but got kind={kind!r}.")
+    factory = TASKS.get(kind)
+    table = factory.options()
+    from autoprune.tasks.hf._common import check_options
+
+    options = {k: v for k, v in spec.items() if k != "kind"}
+    check_options(kind, options, table, getattr(factory, "required", ()))
+    return {"kind": kind, **options}
+
+
+def task_label(spec: Any) -> str:
+    """A task setting in one line, for displays: the string, or ``kind(model=..., data=...)``."""
+    if isinstance(spec, Mapping):
+        shown = ", ".join(f"{k}={spec[k]}" for k in ("model", "data") if spec.get(k) is not None)
+        return f"{spec.get('kind')}({shown})"
+    return str(spec)
+
+
+def get_task(spec: str | Mapping[str, Any] | Task, seed: int = 0, data_dir: str | None = None) -> Task:
+    """Resolve a task: a registered name, ``pkg.module:attr``, ``path/file.py:attr``, a
+    mapping ``{kind: NAME, OPTION: VALUE, ...}`` (the Hugging Face tasks) or a Task.
 
     ``attr`` may be a Task instance, a Task subclass or a factory; classes and factories
     receive ``seed=`` when they accept it (and ``data_dir=`` likewise).
     """
     if isinstance(spec, Task):
         return check_task(spec)
+    if isinstance(spec, Mapping):  # {kind: hf-text-classification, model: ..., data: ...}
+        spec = check_task_spec(spec)
+        options = {k: v for k, v in spec.items() if k != "kind"}
+        try:
+            return check_task(TASKS.get(spec["kind"])(seed, data_dir, **options))
+        except ConfigError as exc:
+            raise ConfigError(_in_task(str(exc))) from None
+    if spec in TASKS and callable(getattr(TASKS.get(spec), "options", None)):
+        raise TaskError(f"task={spec!r} needs options: in a space, task: {{kind: {spec}, model: DIR, data: PATH}}; "
+                        f"on the command line, --task {spec} --model DIR --data PATH.")
     if spec in TASKS:
         return check_task(TASKS.get(spec)(seed, data_dir))
     if ":" not in spec:
@@ -80,6 +159,11 @@ def get_task(spec: str | Task, seed: int = 0, data_dir: str | None = None) -> Ta
             f"nor of the form 'pkg.module:attr' or 'path/file.py:attr'."
         )
     return check_task(_instantiate(load_task(spec), spec, seed, data_dir))
+
+
+def _in_task(message: str) -> str:
+    """A task option's error, named as the space writes it (``task.model: ...``)."""
+    return message if message.startswith("task.") else f"task.{message}"
 
 
 def load_task(spec: str) -> Any:
@@ -134,8 +218,9 @@ def check_task(task: Any) -> Task:
             + (f" (missing: {', '.join(missing)})" if missing else "")
             + "."
         )
-    for attr, kind in (("benchmark_batch_size", int), ("baseline_epochs", int)):
+    # baseline_epochs 0: the model the task builds (pretrained weights) is the baseline
+    for attr, low in (("benchmark_batch_size", 1), ("baseline_epochs", 0)):
         value = getattr(task, attr)
-        if not isinstance(value, kind) or value < 1:
-            raise TaskError(f"task {task.name!r}: {attr} must be a positive integer, but got {value!r}.")
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise TaskError(f"task {task.name!r}: {attr} must be an integer >= {low}, but got {value!r}.")
     return task

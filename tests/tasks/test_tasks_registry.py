@@ -66,11 +66,11 @@ def test_task_with_bad_attribute(tmp_path):
         tmp_path,
         "from autoprune.tasks import Task\n"
         "class Bad(Task):\n"
-        "    baseline_epochs = 0\n"
+        "    baseline_epochs = -1\n"
         "    def build_model(self): ...\n"
         "    def train_batches(self, epoch): ...\n"
         "    def val_batches(self): ...\n"
         "    def example_input(self, batch_size=1): ...\n",
     )
-    with pytest.raises(TaskError, match=r"baseline_epochs must be a positive integer, but got 0"):
+    with pytest.raises(TaskError, match=r"baseline_epochs must be an integer >= 0, but got -1"):
         get_task(f"{path}:Bad")
