@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trial = sub.add_parser("trial", help="prune, fine-tune and measure one recipe")
     trial.add_argument("--task", default="digits-mlp", help="built-in name, pkg.mod:attr or file.py:attr")
+    from autoprune.search._cli import add_search_commands, add_task_option_flags
+
+    add_task_option_flags(trial)
     trial.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                        help="recipe fields; repeatable, later values win")
     trial.add_argument("--seed", type=int, default=0, help="seed of the baseline, the trial and the data order")
@@ -69,8 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--threads", type=int, default=1, help="torch threads for latency")
     trial.add_argument("--json", action="store_true", help="print one JSON object")
     trial.set_defaults(handler=_trial)
-
-    from autoprune.search._cli import add_search_commands
 
     add_search_commands(sub)
     return parser
@@ -154,7 +155,10 @@ def _trial(args: argparse.Namespace) -> int:
     check_seed("--seed", args.seed)
     if args.out is not None:
         check_output_dir("--out", args.out)
-    task = get_task(args.task, seed=args.seed, data_dir=args.data_dir)
+    from autoprune.tasks import task_from_flags
+
+    spec = task_from_flags(None, args.task, args.model, args.data, args.task_option)
+    task = get_task(args.task if spec is None else spec, seed=args.seed, data_dir=args.data_dir)
     prunable_layers(task.build_model(), recipe)  # a model with nothing to prune fails before training
     baseline = get_baseline(task, args.seed)
     result = run_trial(task, recipe, baseline, seed=args.seed, latency=LatencyConfig(threads=args.threads))

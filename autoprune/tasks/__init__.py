@@ -9,6 +9,7 @@ from autoprune.tasks._registry import (
     get_task,
     load_task,
     register_task,
+    task_from_flags,
     task_label,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "load_task",
     "check_task",
     "check_task_spec",
+    "task_from_flags",
     "task_label",
 ]

@@ -14,6 +14,7 @@ from autoprune.registry import TASKS
 from autoprune.tasks._base import Task
 
 __all__ = ["BUILTIN_TASKS", "TASKS", "register_task", "get_task", "load_task", "check_task", "check_task_spec",
+           "task_from_flags",
            "task_label"]
 
 
@@ -224,3 +225,38 @@ def check_task(task: Any) -> Task:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise TaskError(f"task {task.name!r}: {attr} must be an integer >= {low}, but got {value!r}.")
     return task
+
+
+def task_from_flags(base: Any, task: str | None, model: str | None, data: str | None,
+                    options: list[str] | None = None) -> Any:
+    """The task the command line asks for: ``--task`` alone as given, or with ``--model``,
+    ``--data`` and ``--task-option KEY=VALUE`` (values read as YAML scalars) a mapping for
+    a kind that takes options. Without ``--task`` the flags update ``base`` (the space's
+    task), which must then be such a mapping. None: no flag given.
+
+    Raises:
+        ConfigError: an option flag without a kind to apply it to, or a bad option.
+    """
+    options = list(options or [])
+    if model is None and data is None and not options:
+        return task
+    if task is not None:
+        if not callable(getattr(TASKS.get(task) if task in TASKS else None, "options", None)):
+            kinds = [n for n, f in TASKS.items() if callable(getattr(f, "options", None))]
+            raise ConfigError(f"--model, --data and --task-option need --task to name a kind that takes them "
+                              f"({', '.join(kinds)}), but got --task {task}.")
+        spec = dict(base) if isinstance(base, Mapping) and base.get("kind") == task else {"kind": task}
+    elif isinstance(base, Mapping):
+        spec = dict(base)
+    else:
+        raise ConfigError(f"--model, --data and --task-option need --task KIND (e.g. --task hf-text-classification) "
+                          f"when the space's task is {base!r}.")
+    import yaml
+
+    for text in options:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--task-option must be KEY=VALUE (e.g. max_length=64), but got {text!r}.")
+        spec[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    spec.update({k: v for k, v in (("model", model), ("data", data)) if v is not None})
+    return check_task_spec(spec)

@@ -32,6 +32,9 @@ TEXT_OPTIONS: dict[str, Any] = {
     "weight_decay": 0.01, "warmup_ratio": 0.1, "attn_implementation": None,
 }
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                    "sentencepiece.bpe.model", "tokenizer.model")
+
 
 class HFTextClassification(HFTask):
     """Sequence classification with a Hugging Face model from a local directory.
@@ -96,6 +99,9 @@ class HFTextClassification(HFTask):
     def _load_tokenizer(self) -> Any:
         transformers = require_transformers()
         try:
+            # transformers 5 builds an empty tokenizer for a directory without one: refuse it here
+            if not any((self.tokenizer_dir / name).is_file() for name in _TOKENIZER_FILES):
+                raise FileNotFoundError(f"none of {', '.join(_TOKENIZER_FILES)}")
             with quiet_transformers():
                 tokenizer = transformers.AutoTokenizer.from_pretrained(self.tokenizer_dir, local_files_only=True)
         except Exception as exc:
