@@ -20,7 +20,9 @@ removed) and ``intermediate_size`` when every layer kept the same FFN width. Hen
 - :func:`from_pretrained` loads every pruned model: heads removed, FFN widths that differ
   per layer, and the above. It builds the model from the config, resizes each layer to
   the saved tensors (:func:`autoprune.serialize.resize_to_state_dict`), sets each
-  attention module's head count, then loads the weights strictly.
+  attention module's head count, then loads the weights strictly. Such a directory's
+  ``model.safetensors`` holds the weights under the names the model's modules have
+  (``save_pretrained`` may rename them to a model type's original checkpoint layout).
 """
 
 from __future__ import annotations
@@ -128,6 +130,15 @@ def save_pretrained(model: nn.Module, directory: str | Path, *, task: Any = None
 
     with quiet_transformers():
         model.save_pretrained(directory)
+    if not structure["stock_config"]:
+        # save_pretrained may rename keys to a model type's original checkpoint layout
+        # (ViT in transformers 5), which only its own loader, on stock shapes, maps back:
+        # a pruned model's weights are stored under the names the model holds them by
+        from safetensors.torch import save_model
+
+        for old in directory.glob("model*.safetensors*"):
+            old.unlink()
+        save_model(model, str(directory / "model.safetensors"), metadata={"format": "pt"})
     for attr in ("tokenizer", "processor"):
         part = getattr(task, attr, None)
         if callable(getattr(part, "save_pretrained", None)):
