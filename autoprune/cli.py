@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trial = sub.add_parser("trial", help="prune, fine-tune and measure one recipe")
     trial.add_argument("--task", default="digits-mlp", help="built-in name, pkg.mod:attr or file.py:attr")
+    from autoprune.search._cli import add_search_commands, add_task_option_flags
+
+    add_task_option_flags(trial)
     trial.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                        help="recipe fields; repeatable, later values win")
     trial.add_argument("--seed", type=int, default=0, help="seed of the baseline, the trial and the data order")
@@ -70,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--json", action="store_true", help="print one JSON object")
     trial.set_defaults(handler=_trial)
 
-    from autoprune.search._cli import add_device_flags, add_search_commands
+    from autoprune.search._cli import add_device_flags
 
     add_device_flags(trial, space=False)
 
@@ -158,7 +161,10 @@ def _trial(args: argparse.Namespace) -> int:
     device = check_devices(args.device or "auto", amp, args.latency_device or "cpu")
     if args.out is not None:
         check_output_dir("--out", args.out)
-    task = get_task(args.task, seed=args.seed, data_dir=args.data_dir)
+    from autoprune.tasks import task_from_flags
+
+    spec = task_from_flags(None, args.task, args.model, args.data, args.task_option)
+    task = get_task(args.task if spec is None else spec, seed=args.seed, data_dir=args.data_dir)
     model = task.build_model()
     prunable_layers(model, recipe)  # a model with nothing to prune fails before training
     granularity_of(recipe).check_model(model, task, recipe)  # heads without attention, every layer removed
@@ -168,8 +174,9 @@ def _trial(args: argparse.Namespace) -> int:
     devices = {k: v for k, v in (("device", device), ("amp", amp)) if v not in ("cpu", None)}
     result = run_trial(task, recipe, baseline, seed=args.seed, latency=latency, **devices)
     # task_spec and data_dir: what autoprune export needs to build the model again
-    payload = {"task": task.name, "task_spec": args.task, "data_dir": args.data_dir, "seed": args.seed,
-               **result.to_dict(), "device": device, "amp": amp, "latency_device": latency.device}
+    payload = {"task": task.name, "task_spec": args.task if spec is None else spec, "data_dir": args.data_dir,
+               "seed": args.seed, **result.to_dict(), "device": device, "amp": amp,
+               "latency_device": latency.device}
     if args.out is not None:
         from autoprune.serialize import save_pruned
 

@@ -20,13 +20,13 @@ from autoprune.recipe import Recipe
 from autoprune.tasks import Task, call_model
 
 __all__ = ["EXPORT_FORMATS", "KEEPS_SPARSITY", "TRIAL_RESULT", "TRIAL_MODEL", "export_model", "dense_export_size",
-           "format_bytes", "is_trial_dir", "open_trial_dir"]
+           "export_size", "format_bytes", "is_trial_dir", "open_trial_dir"]
 
-EXPORT_FORMATS = ("state_dict", "torch_export", "onnx")
+EXPORT_FORMATS = ("state_dict", "torch_export", "onnx", "hf")
 # Formats whose file shrinks with unstructured / N:M sparsity (packed tensors); the others
 # store every weight dense, zeros included. Channel pruning shrinks every format.
 KEEPS_SPARSITY = ("state_dict",)
-_SUFFIX = {"state_dict": ".pt", "torch_export": ".pt2", "onnx": ".onnx"}  # torch.export.load wants .pt2
+_SUFFIX = {"state_dict": ".pt", "torch_export": ".pt2", "onnx": ".onnx", "hf": ""}  # torch.export.load wants .pt2
 # what ``autoprune trial --out DIR`` writes
 TRIAL_RESULT, TRIAL_MODEL = "result.json", "model.pt"
 
@@ -45,8 +45,10 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
 
     Formats: ``state_dict`` (``torch.load(weights_only=True)``-safe file that
     :func:`autoprune.serialize.load_pruned` rebuilds), ``torch_export`` (an
-    ``ExportedProgram`` saved with ``torch.export.save``, batch dimension dynamic) and
-    ``onnx`` (needs the ``onnx`` extra; checked with ONNX Runtime).
+    ``ExportedProgram`` saved with ``torch.export.save``, batch dimension dynamic),
+    ``onnx`` (needs the ``onnx`` extra; checked with ONNX Runtime) and ``hf`` (Hugging
+    Face models: a ``save_pretrained`` directory with the task's tokenizer or image
+    processor, loaded back with :func:`autoprune.hf.from_pretrained`; see :mod:`autoprune.hf`).
 
     Raises:
         ConfigError: unknown format.
@@ -58,7 +60,9 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
     model = model.eval()
     inputs = task.example_input(2)
     with torch.inference_mode():
-        expected = call_model(model, inputs)
+        expected = task.logits(call_model(model, inputs))
+    if format == "hf":
+        return _export_hf(model, task, inputs, expected, output, atol)
     with atomic_path(output) as tmp:  # a failed check leaves no file behind
         if format == "state_dict":
             from autoprune.serialize import load_pruned, save_pruned
@@ -67,7 +71,7 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
             save_pruned(tmp, model, recipe=recipe, task_name=task_name, sparse=sparse)
             reloaded, _ = load_pruned(tmp, task)
             with torch.inference_mode():
-                got = call_model(reloaded.eval(), inputs)
+                got = task.logits(call_model(reloaded.eval(), inputs))
         elif format == "torch_export":
             args, kwargs = _args_kwargs(inputs)
             batch = torch.export.Dim("batch", min=1, max=65536)
@@ -75,7 +79,7 @@ def export_model(model: nn.Module, task: Task, *, format: str, output: Path, rec
             torch.export.save(program, tmp)
             loaded = torch.export.load(tmp).module()
             with torch.inference_mode():
-                got = loaded(*args, **kwargs)
+                got = task.logits(loaded(*args, **kwargs))
         else:
             got = _export_onnx(model, inputs, tmp)
         _check_close(expected, got, atol, format)
@@ -129,6 +133,22 @@ def open_trial_dir(path: str | os.PathLike[str], task: str | None = None) -> tup
     the_task = get_task(spec, seed=seed, data_dir=data_dir)
     model, info = load_pruned(path / TRIAL_MODEL, the_task)
     return model, info["recipe"], the_task
+def _export_hf(model: nn.Module, task: Task, inputs: Any, expected: Any, output: Path, atol: float) -> Path:
+    """A ``save_pretrained`` directory, written beside ``output`` and moved there once
+    :func:`autoprune.hf.from_pretrained` reproduces the model's outputs from it."""
+    from autoprune import hf
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"output={str(output)!r} is a file; allowed: a directory (format hf writes one).")
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}-") as d:
+        scratch = Path(d) / "model"
+        hf.save_pretrained(model, scratch, task=task)
+        with torch.inference_mode():
+            got = task.logits(call_model(hf.from_pretrained(scratch), inputs))
+        _check_close(expected, got, atol, "hf")
+        hf.replace_directory(scratch, output)
+    return output
 
 
 def dense_export_size(task: Task, format: str, task_name: str, directory: Path | None = None) -> int:
@@ -141,7 +161,13 @@ def dense_export_size(task: Task, format: str, task_name: str, directory: Path |
     with tempfile.TemporaryDirectory(prefix=".autoprune-dense-", dir=directory) as d:
         path = export_model(task.build_model(), task, format=format, output=Path(d) / f"dense{_SUFFIX.get(format, '')}",
                             recipe=Recipe(), task_name=task_name)
-        return path.stat().st_size
+        return export_size(path)
+
+
+def export_size(path: Path) -> int:
+    """Bytes of an export: a file, or every file of a directory (format hf)."""
+    path = Path(path)
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def format_bytes(n: float) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from autoprune.registry import BACKENDS, EXECUTORS, TRACKERS, TRIAL_PRUNERS
 
-__all__ = ["add_search_commands", "add_device_flags"]
+__all__ = ["add_search_commands", "add_device_flags", "add_task_option_flags"]
 
 
 def _names(registry) -> str:
@@ -28,6 +28,7 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("space", nargs="?", default=None,
                    help="search space YAML (default: search_spaces/default.yaml; with --resume: the run's own)")
     s.add_argument("--task", default=None, help="override the space's task (default: the space's)")
+    add_task_option_flags(s)
     s.add_argument("--trials", type=int, default=None, help="override the trial budget (default: the space's; 16 in default.yaml)")
     s.add_argument("--seed", type=int, default=None, help="seed of the sampler, trials and data (default: the space's)")
     s.add_argument("--out", type=Path, default=None, help="run directory (default autoprune-runs/<study>)")
@@ -65,8 +66,10 @@ def add_search_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--trial", type=int, default=None,
                    help="trial number, for a run directory (a model not kept is rebuilt from its recipe and seed)")
     e.add_argument("--format", default="state_dict",
-                   help="state_dict | torch_export | onnx (only state_dict keeps unstructured and N:M sparsity packed)")
-    e.add_argument("--output", type=Path, required=True, help="file to write")
+                   help="state_dict | torch_export | onnx | hf (only state_dict keeps unstructured and N:M sparsity "
+                        "packed; hf: a save_pretrained directory of a Hugging Face model, autoprune.hf.from_pretrained "
+                        "loads it back)")
+    e.add_argument("--output", type=Path, required=True, help="file to write (format hf: a directory)")
     e.add_argument("--tolerance", type=float, default=1e-4,
                    help="how far a rebuilt trial's accuracy may land from the recorded one")
     _add_read_flags(e, task=True)
@@ -103,6 +106,14 @@ def add_device_flags(parser: argparse.ArgumentParser, *, space: bool) -> None:
                         help=f"mixed precision of fine-tuning: bf16 | fp16 (CUDA only) | none (default: {of_space}none)")
     parser.add_argument("--latency-device", default=None,
                         help=f"where latency is measured: cpu | cuda | cuda:N (default: {of_space}cpu, the edge case)")
+def add_task_option_flags(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--data`` and ``--task-option``: a Hugging Face task without a YAML."""
+    parser.add_argument("--model", default=None,
+                        help="model directory (save_pretrained) or cached Hub id, with --task hf-text-classification "
+                             "| hf-image-classification (or the space's task mapping)")
+    parser.add_argument("--data", default=None, help="data file or folder of that task")
+    parser.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="another option of that task, e.g. max_length=64; repeatable")
 
 
 def _add_read_flags(parser: argparse.ArgumentParser, task: bool = False) -> None:
@@ -131,8 +142,11 @@ def _search(args: argparse.Namespace) -> int:
         args.data_dir = args.data_dir or read_run_meta(run_dir).get("data_dir")
     else:
         space = load_space(args.space or "default")
+    from autoprune.tasks import task_from_flags
+
+    task = task_from_flags(space.task, args.task, args.model, args.data, args.task_option)
     space = space.with_overrides(**{k: v for k, v in {
-        "task": args.task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
+        "task": task, "trials": args.trials, "seed": args.seed, "backend": args.backend,
         "sampler": args.sampler, "trial_pruner": args.trial_pruner, "latency_device": args.latency_device,
         "models": args.models,
     }.items() if v is not None})
@@ -190,7 +204,12 @@ def _export(args: argparse.Namespace) -> int:
     from autoprune.errors import ConfigError
     from autoprune.export import export_model, is_trial_dir, open_trial_dir
 
-    check_output_file("--output", args.output)
+    if args.format == "hf":  # a directory, replaced when it exists
+        from autoprune.search._checks import check_output_dir
+
+        check_output_dir("--output", args.output)
+    else:
+        check_output_file("--output", args.output)
     if not (0 <= args.tolerance < 1):
         raise ConfigError(f"--tolerance must be in [0, 1), but got --tolerance={args.tolerance!r}.")
     if is_trial_dir(args.run_dir) and not (args.run_dir / "run.json").is_file():
@@ -221,10 +240,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _print_export(what: str, path: Path, format: str, task, recipe) -> None:
-    from autoprune.export import KEEPS_SPARSITY, dense_export_size, format_bytes
+    from autoprune.export import KEEPS_SPARSITY, dense_export_size, export_size, format_bytes
     from autoprune.pruning import granularity_of
 
-    size = path.stat().st_size
+    size = export_size(path)
     dense = dense_export_size(task, format, task.name, directory=path.parent)
     print(f"exported {what} as {format} to {path}: {format_bytes(size)}, "
           f"x{size / dense:.2f} of the dense model as {format} ({format_bytes(dense)}); "

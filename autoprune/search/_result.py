@@ -7,7 +7,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from autoprune.search import _records as rec
 from autoprune.search._pareto import hypervolume, hypervolume_history, knee_point, normalize, pareto_front
 from autoprune.search._rundir import DEFAULT_DB, RUN_FILE, default_storage, load_run_study, read_run_meta, redact
 from autoprune.search._space import Objective, SearchSpace, constraint_violations, parse_space
-from autoprune.tasks import Task, get_task
+from autoprune.tasks import Task, get_task, task_label
 
 __all__ = [
     "RUN_FILE",
@@ -151,7 +151,9 @@ class SearchResult:
         from autoprune.registry import TASKS
 
         spec = self.task_spec or self.space.task
-        if self.from_run_dir and self.task_spec is None and spec not in TASKS:
+        # a {kind: ..., model: ..., data: ...} task names files, not code: it is data too
+        registered = spec.get("kind") in TASKS if isinstance(spec, Mapping) else spec in TASKS
+        if self.from_run_dir and self.task_spec is None and not registered:
             raise ConfigError(
                 f"the study names task={spec!r}, which is not a registered task, and autoprune does not run code "
                 f"named in a run directory; allowed: --task {spec} (task= in Python) once you trust that code, "
@@ -262,7 +264,7 @@ def write_run_report(result: SearchResult) -> Path:
         objectives=[(o.name, o.direction) for o in result.space.objectives], baseline=result.baseline,
         hypervolume_history=hypervolume_over_trials(result), hypervolume=result.hypervolume,
         knee_number=result.knee.number if result.knee else None, title=f"autoprune search: {result.study_name}",
-        constraints=result.space.constraints, latency=result.space.latency, task=result.space.task,
+        constraints=result.space.constraints, latency=result.space.latency, task=task_label(result.space.task),
     )
 
 

@@ -70,7 +70,7 @@ def read_run_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def write_run_meta(run_dir: Path, *, study_name: str, storage: str, user_storage: bool, data_dir: str | None,
-                   seed: int, trials: int | None, task: str, threads: int = 1) -> None:
+                   seed: int, trials: int | None, task: Any, threads: int = 1) -> None:
     """Write ``run.json``; the default storage as ``study.db`` (relative to the run
     directory), a user's URL with its password hidden (it is given again on resume).
     ``threads``: the torch threads a trial trained with, which a rebuilt trial uses again

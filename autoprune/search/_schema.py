@@ -129,8 +129,20 @@ def _name(value: Any) -> Any:
 
 
 def _task(value: Any) -> Any:
+    if isinstance(value, Mapping):  # {kind: hf-text-classification, model: ..., data: ...}
+        from autoprune.tasks import check_task_spec
+
+        try:
+            return check_task_spec(value)
+        except ConfigError as exc:  # "task.model: ..." -> the key path of the file
+            text = str(exc)
+            key, sep, rest = text.partition(": ")
+            if sep and key.startswith("task.") and " " not in key:
+                raise fail(rest, key[len("task."):]) from None
+            raise fail(text) from None
     if not isinstance(value, str) or not value.strip():
-        raise fail(f"must be a task name, pkg.mod:attr or file.py:attr, but got {value!r}.")
+        raise fail(f"must be a task name, pkg.mod:attr, file.py:attr or a mapping {{kind: ..., model: ..., "
+                   f"data: ...}}, but got {value!r}.")
     return value
 
 
@@ -213,8 +225,10 @@ class SpaceModel(BaseModel):
     # Field before the validator: its bounds then reach the JSON Schema
     name: Annotated[str, Field(pattern=_NAME_RE.pattern, description="study and run directory name "
                     "(default: the file's stem)"), BeforeValidator(_name)] = "search"
-    task: Annotated[str, Field(min_length=1, description="built-in task, pkg.mod:attr or file.py:attr"),
-                    BeforeValidator(_task)] = "digits-mlp"
+    task: Annotated[Any, BeforeValidator(_task), json_schema(lambda: {"anyOf": [
+        {"type": "string", "minLength": 1}, {"type": "object", "required": ["kind"]}],
+        "description": "built-in task, pkg.mod:attr, file.py:attr, or {kind: hf-text-classification | "
+                       "hf-image-classification, model: DIR, data: PATH, ...}"})] = "digits-mlp"
     data_dir: Annotated[Optional[str], Field(description="for tasks that read files"),
                         BeforeValidator(_data_dir)] = None
     seed: Annotated[int, Field(ge=0, lt=2**32), BeforeValidator(_seed)] = 0

@@ -7,7 +7,8 @@ what is allowed, e.g. ``x.yaml: objectives.acc: 'acc' is not a measure; allowed:
 Layout (every key but ``objectives`` and ``params`` is optional; defaults shown)::
 
     name: default             # study and run directory name (default: the file's stem)
-    task: digits-mlp          # built-in name, pkg.mod:attr or file.py:attr
+    task: digits-mlp          # built-in name, pkg.mod:attr or file.py:attr, or a mapping
+                              # {kind: hf-text-classification, model: DIR, data: PATH, ...}
     data_dir: null            # for tasks that read files
     seed: 0
     description: ""
@@ -181,7 +182,7 @@ class SearchSpace:
     objectives: tuple[Objective, ...]
     params: tuple[ParamSpec, ...]
     name: str = "search"
-    task: str = "digits-mlp"
+    task: str | Mapping[str, Any] = "digits-mlp"
     data_dir: str | None = None
     seed: int = 0
     description: str = ""
@@ -245,7 +246,7 @@ class SearchSpace:
         lat = self.latency
         out = {
             "name": self.name,
-            "task": self.task,
+            "task": dict(self.task) if isinstance(self.task, Mapping) else self.task,
             "data_dir": self.data_dir,
             "seed": self.seed,
             "description": self.description,
@@ -290,7 +291,7 @@ class SearchSpace:
     def with_overrides(
         self,
         *,
-        task: str | None = None,
+        task: str | Mapping[str, Any] | None = None,
         data_dir: str | None = None,
         trials: int | None = None,
         seconds: float | None = None,

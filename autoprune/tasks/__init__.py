@@ -2,7 +2,17 @@
 
 from autoprune.tasks._base import Task, call_model, check_metric_value, model_device, state_dict_digest, to_device
 from autoprune.tasks._model_task import ModelTask
-from autoprune.tasks._registry import BUILTIN_TASKS, TASKS, check_task, get_task, load_task, register_task
+from autoprune.tasks._registry import (
+    BUILTIN_TASKS,
+    TASKS,
+    check_task,
+    check_task_spec,
+    get_task,
+    load_task,
+    register_task,
+    task_from_flags,
+    task_label,
+)
 from autoprune.tasks._weights import load_weights, read_state_dict
 
 __all__ = [
@@ -21,4 +31,7 @@ __all__ = [
     "get_task",
     "load_task",
     "check_task",
+    "check_task_spec",
+    "task_from_flags",
+    "task_label",
 ]

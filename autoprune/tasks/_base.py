@@ -144,8 +144,14 @@ class Task(abc.ABC):
         """Model inputs of ``batch_size`` examples, for tracing, FLOPs and latency."""
 
     # -- defaults ------------------------------------------------------------------
+    def logits(self, outputs: Any) -> torch.Tensor:
+        """The class scores in a model's outputs: the outputs themselves, or the
+        ``logits`` of a Hugging Face ``ModelOutput``."""
+        logits = getattr(outputs, "logits", None)
+        return outputs if logits is None else logits
+
     def loss(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(outputs, targets)
+        return nn.functional.cross_entropy(self.logits(outputs), targets)
 
     def training_step(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         """Loss of one batch; the caller runs backward and the optimizer step."""
@@ -167,7 +173,7 @@ class Task(abc.ABC):
         correct = total = 0
         for batch in self.val_batches():
             inputs, targets = to_device(batch, device)
-            pred = call_model(model, inputs).argmax(dim=-1)
+            pred = self.logits(call_model(model, inputs)).argmax(dim=-1)
             correct += int((pred == targets).sum())
             total += int(targets.numel())
         model.train(was_training)

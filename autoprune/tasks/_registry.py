@@ -8,13 +8,15 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from autoprune.errors import TaskError
+from autoprune.errors import ConfigError, TaskError
 from autoprune.registry import TASKS
 from autoprune.tasks._base import Task
 
-__all__ = ["BUILTIN_TASKS", "TASKS", "register_task", "get_task", "load_task", "check_task"]
+__all__ = ["BUILTIN_TASKS", "TASKS", "register_task", "get_task", "load_task", "check_task", "check_task_spec",
+           "task_from_flags",
+           "task_label"]
 
 
 def _digits_mlp(seed: int, data_dir: str | None) -> Task:
@@ -34,6 +36,34 @@ def _fashion_cnn(seed: int, data_dir: str | None) -> Task:
 
     return FashionMNISTCNN(seed=seed, data_dir=data_dir)
 
+
+def _hf_text(seed: int, data_dir: str | None, **options: Any) -> Task:
+    from autoprune.tasks.hf import HFTextClassification
+
+    return HFTextClassification(seed=seed, data_dir=data_dir, **options)
+
+
+def _hf_image(seed: int, data_dir: str | None, **options: Any) -> Task:
+    from autoprune.tasks.hf import HFImageClassification
+
+    return HFImageClassification(seed=seed, data_dir=data_dir, **options)
+
+
+def _options(module: str, name: str) -> Callable[[], dict[str, Any]]:
+    # the option table, read when a space is checked (the module does not import transformers)
+    return lambda: getattr(importlib.import_module(module), name)
+
+
+# kinds that take options (a ``task:`` mapping): factory(seed, data_dir, **options)
+_HF_KINDS = {
+    "hf-text-classification": (_hf_text, "Hugging Face sequence classifier from a directory + CSV / JSONL / "
+                               "folder text (task: {kind, model, data, ...})",
+                               _options("autoprune.tasks.hf._text", "TEXT_OPTIONS")),
+    "hf-image-classification": (_hf_image, "Hugging Face image classifier from a directory + image folders or "
+                                "idx files (task: {kind, model, data, ...})",
+                                _options("autoprune.tasks.hf._image", "IMAGE_OPTIONS")),
+}
+_REQUIRED_OPTIONS = ("model", "data")
 
 # name -> (factory(seed, data_dir), one-line description)
 BUILTIN_TASKS: dict[str, tuple[Callable[[int, str | None], Task], str]] = {
@@ -63,16 +93,66 @@ def register_task(name: str, factory: Callable[[int, str | None], Task], descrip
 # replace=True: a fresh import of this module (tests reload modules) registers again
 for _name, (_factory, _description) in BUILTIN_TASKS.items():
     register_task(_name, _factory, _description, replace=True)
+for _name, (_factory, _description, _table) in _HF_KINDS.items():
+    _factory.options = _table  # type: ignore[attr-defined]
+    _factory.required = _REQUIRED_OPTIONS  # type: ignore[attr-defined]
+    register_task(_name, _factory, _description, replace=True)
 
 
-def get_task(spec: str | Task, seed: int = 0, data_dir: str | None = None) -> Task:
-    """Resolve a task: a registered name, ``pkg.module:attr``, ``path/file.py:attr`` or a Task.
+def check_task_spec(spec: Any) -> str | dict[str, Any]:
+    """A ``task`` setting checked without building anything: a name / ``pkg.mod:attr`` /
+    ``file.py:attr`` string, or a mapping ``{kind: NAME, OPTION: VALUE, ...}`` whose kind
+    is registered with options (``hf-text-classification``, ``hf-image-classification``)
+    and whose option names that kind takes. Files are checked when the task is built.
+
+    Raises:
+        ConfigError: one line naming the key, the value and what is allowed.
+    """
+    if isinstance(spec, str) and spec.strip():
+        return spec
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"task must be a task name, pkg.mod:attr, file.py:attr or a mapping "
+                          f"{{kind: ..., model: ..., data: ...}}, but got task={spec!r}.")
+    kinds = [n for n, f in TASKS.items() if callable(getattr(f, "options", None))]
+    kind = spec.get("kind")
+    if kind not in kinds:
+        raise ConfigError(f"task.kind must be one of {', '.join(kinds)}, but got kind={kind!r}.")
+    factory = TASKS.get(kind)
+    table = factory.options()
+    from autoprune.tasks.hf._common import check_options
+
+    options = {k: v for k, v in spec.items() if k != "kind"}
+    check_options(kind, options, table, getattr(factory, "required", ()))
+    return {"kind": kind, **options}
+
+
+def task_label(spec: Any) -> str:
+    """A task setting in one line, for displays: the string, or ``kind(model=..., data=...)``."""
+    if isinstance(spec, Mapping):
+        shown = ", ".join(f"{k}={spec[k]}" for k in ("model", "data") if spec.get(k) is not None)
+        return f"{spec.get('kind')}({shown})"
+    return str(spec)
+
+
+def get_task(spec: str | Mapping[str, Any] | Task, seed: int = 0, data_dir: str | None = None) -> Task:
+    """Resolve a task: a registered name, ``pkg.module:attr``, ``path/file.py:attr``, a
+    mapping ``{kind: NAME, OPTION: VALUE, ...}`` (the Hugging Face tasks) or a Task.
 
     ``attr`` may be a Task instance, a Task subclass or a factory; classes and factories
     receive ``seed=`` when they accept it (and ``data_dir=`` likewise).
     """
     if isinstance(spec, Task):
         return check_task(spec)
+    if isinstance(spec, Mapping):  # {kind: hf-text-classification, model: ..., data: ...}
+        spec = check_task_spec(spec)
+        options = {k: v for k, v in spec.items() if k != "kind"}
+        try:
+            return check_task(TASKS.get(spec["kind"])(seed, data_dir, **options))
+        except ConfigError as exc:
+            raise ConfigError(_in_task(str(exc))) from None
+    if spec in TASKS and callable(getattr(TASKS.get(spec), "options", None)):
+        raise TaskError(f"task={spec!r} needs options: in a space, task: {{kind: {spec}, model: DIR, data: PATH}}; "
+                        f"on the command line, --task {spec} --model DIR --data PATH.")
     if spec in TASKS:
         return check_task(TASKS.get(spec)(seed, data_dir))
     if ":" not in spec:
@@ -81,6 +161,11 @@ def get_task(spec: str | Task, seed: int = 0, data_dir: str | None = None) -> Ta
             f"nor of the form 'pkg.module:attr' or 'path/file.py:attr'."
         )
     return check_task(_instantiate(load_task(spec), spec, seed, data_dir))
+
+
+def _in_task(message: str) -> str:
+    """A task option's error, named as the space writes it (``task.model: ...``)."""
+    return message if message.startswith("task.") else f"task.{message}"
 
 
 def load_task(spec: str) -> Any:
@@ -146,3 +231,38 @@ def check_task(task: Any) -> Task:
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr >= 0 and lr < float("inf")):
         raise TaskError(f"task {task.name!r}: baseline_lr must be a finite number >= 0, but got baseline_lr={lr!r}.")
     return task
+
+
+def task_from_flags(base: Any, task: str | None, model: str | None, data: str | None,
+                    options: list[str] | None = None) -> Any:
+    """The task the command line asks for: ``--task`` alone as given, or with ``--model``,
+    ``--data`` and ``--task-option KEY=VALUE`` (values read as YAML scalars) a mapping for
+    a kind that takes options. Without ``--task`` the flags update ``base`` (the space's
+    task), which must then be such a mapping. None: no flag given.
+
+    Raises:
+        ConfigError: an option flag without a kind to apply it to, or a bad option.
+    """
+    options = list(options or [])
+    if model is None and data is None and not options:
+        return task
+    if task is not None:
+        if not callable(getattr(TASKS.get(task) if task in TASKS else None, "options", None)):
+            kinds = [n for n, f in TASKS.items() if callable(getattr(f, "options", None))]
+            raise ConfigError(f"--model, --data and --task-option need --task to name a kind that takes them "
+                              f"({', '.join(kinds)}), but got --task {task}.")
+        spec = dict(base) if isinstance(base, Mapping) and base.get("kind") == task else {"kind": task}
+    elif isinstance(base, Mapping):
+        spec = dict(base)
+    else:
+        raise ConfigError(f"--model, --data and --task-option need --task KIND (e.g. --task hf-text-classification) "
+                          f"when the space's task is {base!r}.")
+    import yaml
+
+    for text in options:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--task-option must be KEY=VALUE (e.g. max_length=64), but got {text!r}.")
+        spec[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    spec.update({k: v for k, v in (("model", model), ("data", data)) if v is not None})
+    return check_task_spec(spec)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 from torch.nn.utils import prune
@@ -62,3 +63,28 @@ def test_count_flops_tuple_and_dict_inputs():
     expected = 2 * (4 * 3 + 6 * 3)
     assert count_flops(model, (x, y)) == expected
     assert count_flops(model, {"x": x, "y": y}) == expected
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_count_flops_of_a_tiny_bert_includes_attention(attention):
+    """By hand: per layer and token, Q/K/V/output projections 4*H*H and the FFN 2*H*I MACs;
+    per layer, the scores Q @ K^T and scores @ V 2*S*S*H; then the pooler H*H and the head
+    H*labels. The same whether attention runs as matmuls (eager) or through
+    scaled_dot_product_attention (sdpa), and what torch's own counter says of eager."""
+    transformers = pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    H, L, A, I, S, V = 32, 2, 4, 64, 16, 100
+    config = transformers.BertConfig(vocab_size=V, hidden_size=H, num_hidden_layers=L, num_attention_heads=A,
+                                     intermediate_size=I, max_position_embeddings=64, num_labels=3,
+                                     attn_implementation=attention)
+    model = transformers.BertForSequenceClassification(config).eval()
+    inputs = {"input_ids": torch.randint(0, V, (1, S)), "attention_mask": torch.ones(1, S, dtype=torch.long)}
+    by_hand = L * (S * (4 * H * H + 2 * H * I) + 2 * S * S * H) + H * H + H * 3
+    assert count_flops(model, inputs) == by_hand
+    eager = transformers.BertForSequenceClassification(
+        transformers.BertConfig(**{**config.to_dict(), "attn_implementation": "eager"})).eval()
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        eager(**inputs)
+    assert counter.get_total_flops() // 2 == by_hand
