@@ -353,10 +353,10 @@ class Recipe:
             parts.append(self.timing)
         lr_schedule = "" if self.finetune_schedule == "constant" else f" {self.finetune_schedule}"
         budget = f"{self.finetune_epochs}" if self.finetune_steps is None else f"{self.finetune_steps}s"
-        lr = f"{self.finetune_lr:.0e}" if self.finetune_lr is not None else f"{self.finetune_lr_scale:g}xlr"
+        lr = f"{self.finetune_lr:.0e}" if self.finetune_lr is not None else f"{self.finetune_lr_scale:.2g}xlr"
         parts.append(f"ft{budget}@{lr}{lr_schedule}")
         if self.distill_weight > 0:
-            parts.append(f"kd{self.distill_weight:g}T{self.distill_temperature:g}")
+            parts.append(f"kd{self.distill_weight:.2g}T{self.distill_temperature:.2g}")
         if self.bn_recalibration is not None:
             parts.append("bn-recal" if self.bn_recalibration else "no-bn-recal")
         return " ".join(parts)

@@ -286,18 +286,19 @@ class _Run:
                 if self._report(model):
                     return True
             return False
-        end = self.steps_run + amount
-        every = self.recipe.report_every or amount
+        end, every = self.steps_run + amount, self.recipe.report_every
         while self.steps_run < end:
             # up to the next report (a multiple of report_every, or the segment's end); one
             # step at a time when the learning rate changes every step
-            chunk = 1 if lr_schedule != "constant" else min(every - self.steps_run % every, end - self.steps_run)
+            chunk = end - self.steps_run if every is None else min(every - self.steps_run % every, end - self.steps_run)
+            chunk = 1 if lr_schedule != "constant" else chunk
             train_epoch(model, self.task, optimizer, self.epochs_run, max_steps=chunk, batches=self._batches(),
                         **kwargs)
             self.steps_run += chunk
             for _ in range(chunk):
                 scheduler.step()
-            if (self.steps_run % every == 0 or self.steps_run == end) and self._report(model):
+            due = self.steps_run == end or (every is not None and self.steps_run % every == 0)
+            if due and self._report(model):
                 return True
         return False
 

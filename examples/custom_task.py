@@ -33,7 +33,8 @@ Optional (defaults suit classification):
 - ``training_step(model, batch)``: the loss of one batch; the caller runs backward and
   the optimizer step. Override for models whose outputs need unpacking.
 - ``make_optimizer(params, lr)``: Adam by default; used for the baseline (at
-  ``baseline_lr``) and for fine-tuning (at the recipe's ``finetune_lr``).
+  ``baseline_lr``) and for fine-tuning (at the recipe's ``finetune_lr_scale`` times
+  ``baseline_lr``, or its explicit ``finetune_lr``).
 - ``evaluate(model)``: the metric on ``val_batches()``, higher is better (top-1
   accuracy by default). The model arrives in train mode; put it in eval mode.
 - ``calibration_batches(n)``: batches the ``taylor`` and ``wanda`` criteria score

@@ -62,6 +62,10 @@ def test_step_budget_reports_every_report_every_steps_across_pruning_steps(cnn):
     # the 7 steps split 3 + 4 over the two pruning steps; reports at multiples of 3 and each segment's end
     assert [s for s, _ in result.curve] == seen == [0, 3, 6, 7]
     assert result.finetune_epochs_run == 0  # 7 batches: less than one pass over the data
+    # without report_every: one report at the end of each segment
+    recipe = Recipe(granularity="channel", sparsity=0.5, schedule="iterative", steps=2, finetune_steps=7,
+                    finetune_schedule="cosine")
+    assert [s for s, _ in run_trial(task, recipe, baseline, latency=FAST).curve] == [0, 3, 7]
 
 
 def test_a_stopped_step_budget_trial_stops_at_the_report(cnn):

@@ -86,7 +86,7 @@ def test_distillation_step_mixes_task_and_distillation_losses():
     with torch.no_grad():
         kd = float(task.distillation_loss(student(batch[0]), teacher(batch[0]), 2.0))
     loss = Distillation(task, teacher, 0.25, 2.0)(student, batch)
-    assert float(loss) == pytest.approx(0.75 * task_loss + 0.25 * kd, rel=1e-5)
+    assert loss.item() == pytest.approx(0.75 * task_loss + 0.25 * kd, rel=1e-5)
     loss.backward()
     assert all(p.grad is None for p in teacher.parameters())  # the teacher is never trained
     assert not teacher.training

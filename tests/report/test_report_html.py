@@ -141,7 +141,7 @@ def test_interactive_front_is_offline_with_the_recipe_on_hover(full_report):
     assert f'<script src="{PLOTLY_JS}"></script>' in html
     assert (path.parent / PLOTLY_JS).stat().st_size > 1_000_000  # the whole bundle, no CDN
     front = html[html.index('id="interactive-front"'):]
-    assert "unstructured 0.75 magnitude_l1 uniform one_shot ft2@1e-03" in front
+    assert "unstructured 0.75 magnitude_l1 uniform one_shot ft2@1xlr" in front
     assert "--trial 2 --format state_dict" in front
 
 
@@ -185,7 +185,7 @@ def test_front_table_lists_members_with_drops_ratios_and_size_format(full_report
     assert '#2 <span class="knee-tag">knee</span>' in knee
     assert "90.00 %" in knee and "drop 6.00 pts" in knee and "0.25\u00d7 dense" in knee and "0.6\u00d7 dense" in knee
     assert "packed state_dict" in knee  # unstructured: size_bytes is the packed state_dict
-    assert "unstructured 0.75 magnitude_l1 uniform one_shot ft2@1e-03" in knee
+    assert "unstructured 0.75 magnitude_l1 uniform one_shot ft2@1xlr" in knee
     assert "<td>yes</td>" in knee
 
 
