@@ -267,6 +267,9 @@ class Depth(Granularity):
     allocations = ("global", "uniform")
     allocation_note = "blocks are ranked over all lists (global) or per list of blocks (uniform)"
 
+    def describe(self, recipe: Recipe) -> str:
+        return f"layer {recipe.sparsity:.2f} {recipe.layer_criterion}"
+
     def layers(self, model: nn.Module, recipe: Recipe) -> Layers:
         blocks = removable_blocks(model, recipe)
         if not blocks:
