@@ -27,6 +27,7 @@ import torch_pruning as tp
 from torch import nn
 
 from autoprune.errors import ConfigError
+from autoprune.pruning._layers import HEAD_ATTRS
 from autoprune.pruning.criteria import weight_scores
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task
@@ -48,7 +49,6 @@ __all__ = [
     "sync_attributes",
 ]
 
-HEAD_ATTRS = ("num_attention_heads", "num_heads", "n_heads", "n_head")
 QKV_NAMES = (("query", "key", "value"), ("q_proj", "k_proj", "v_proj"), ("q_lin", "k_lin", "v_lin"), ("q", "k", "v"))
 _HEAD_SIZE_ATTRS = ("attention_head_size", "head_dim", "head_size")
 _WIDTH_ATTRS = ("all_head_size", "inner_dim")

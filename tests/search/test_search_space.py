@@ -401,3 +401,18 @@ def test_min_accuracy_and_reference_point() -> None:
     assert space_with(reference_point={"latency_ms": 0.8}).reference_point == [5.0, 0.8, 1.0]
     assert space.hypervolume_reference == [5.0, 1.0, 1.0]  # the default when the file sets none
     assert space_with(reference_point={"latency_ms": 0.8}).hypervolume_reference == [5.0, 0.8, 1.0]
+
+
+def test_the_transformer_space_reaches_every_part_and_checks_its_extremes() -> None:
+    from autoprune.search._params import extreme_recipes
+
+    space = load_space(SPACES / "transformer.yaml")
+    by_name = {p.name: p for p in space.params}
+    assert by_name["granularity"].choices == ("head", "ffn", "head+ffn", "layer")
+    assert by_name["head_sparsity"].when == (("granularity", ("head+ffn",)),)
+    assert by_name["finetune_lr"].low == 1e-5 and by_name["finetune_lr"].high == 1e-4
+    extremes = {r.granularity: r for r in extreme_recipes(space.params, space.fixed)}
+    assert extremes["layer"].sparsity == 0.5 and extremes["layer"].allocation == "uniform"
+    assert (extremes["head+ffn"].head_sparsity, extremes["head+ffn"].ffn_sparsity) == (0.5, 0.6)
+    combo = space.recipe({"granularity": "head+ffn", "head_sparsity": 0.25, "ffn_sparsity": 0.4})
+    assert combo.summary().startswith("head 0.25 + ffn 0.40")
