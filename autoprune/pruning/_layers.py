@@ -29,6 +29,20 @@ PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 _EXCLUDED_TYPES = (nn.modules.linear.NonDynamicallyQuantizableLinear,)
 
 
+# attributes naming an attention module's head count (autoprune.pruning._transformer)
+HEAD_ATTRS = ("num_attention_heads", "num_heads", "n_heads", "n_head")
+
+
+def _is_transformer(model: nn.Module) -> bool:
+    return any(isinstance(getattr(m, a, None), int) for m in model.modules() for a in HEAD_ATTRS)
+
+
+def _in_embeddings(name: str) -> bool:
+    """A layer of a transformer's embeddings (a ViT's patch projection, ...)."""
+    return any(part == "embeddings" or part.endswith("_embeddings") or part.startswith("embed")
+               for part in name.split("."))
+
+
 def _is_weight_layer(module: nn.Module) -> bool:
     return isinstance(module, PRUNABLE_TYPES) and not isinstance(module, _EXCLUDED_TYPES)
 
@@ -43,7 +57,9 @@ def prunable_layers(model: nn.Module, recipe: Recipe) -> list[tuple[str, nn.Modu
 
     The last such module is taken to be the classifier and left out unless
     ``recipe.prune_classifier``; modules named in ``recipe.keep_layers`` (and everything
-    under them) are left out too.
+    under them) are left out too, and in a transformer (a module with a head-count
+    attribute) the layers of its embeddings (a module path part ``embeddings``,
+    ``*_embeddings`` or ``embed*``, e.g. a ViT's patch projection).
 
     Raises:
         ConfigError: a ``keep_layers`` name matches no module, or nothing is left to prune.
@@ -68,6 +84,8 @@ def prunable_layers(model: nn.Module, recipe: Recipe) -> list[tuple[str, nn.Modu
         layers = layers[:-1]
     keep = tuple(recipe.keep_layers)
     layers = [(n, m) for n, m in layers if not any(n == k or n.startswith(k + ".") for k in keep)]
+    if _is_transformer(model):  # a transformer's embeddings are kept, like its classifier
+        layers = [(n, m) for n, m in layers if not _in_embeddings(n)]
     if not layers:
         raise ConfigError(
             f"model has no prunable layer (nn.Linear / nn.Conv1d / nn.Conv2d) besides the classifier "

@@ -27,6 +27,7 @@ import torch_pruning as tp
 from torch import nn
 
 from autoprune.errors import ConfigError
+from autoprune.pruning._layers import HEAD_ATTRS
 from autoprune.pruning.criteria import weight_scores
 from autoprune.recipe import Recipe
 from autoprune.tasks import Task
@@ -38,6 +39,8 @@ __all__ = [
     "qkv",
     "attention_modules",
     "ffn_layers",
+    "layer_of",
+    "down_projection",
     "attention_projections",
     "head_dim",
     "head_count",
@@ -48,7 +51,6 @@ __all__ = [
     "sync_attributes",
 ]
 
-HEAD_ATTRS = ("num_attention_heads", "num_heads", "n_heads", "n_head")
 QKV_NAMES = (("query", "key", "value"), ("q_proj", "k_proj", "v_proj"), ("q_lin", "k_lin", "v_lin"), ("q", "k", "v"))
 _HEAD_SIZE_ATTRS = ("attention_head_size", "head_dim", "head_size")
 _WIDTH_ATTRS = ("all_head_size", "inner_dim")
@@ -145,7 +147,7 @@ def attention_projections(model: nn.Module, graph: tp.DependencyGraph, modules: 
     return out
 
 
-def _layer_of(name: str, model: nn.Module) -> str | None:
+def layer_of(name: str, model: nn.Module) -> str | None:
     """The name of the element of a ModuleList / Sequential that holds module ``name``."""
     modules = dict(model.named_modules())
     parts = name.split(".")
@@ -165,7 +167,7 @@ def ffn_layers(model: nn.Module, recipe: Recipe) -> list[tuple[str, nn.Linear]]:
     modules = dict(model.named_modules())
     out = []
     for name, attention in attention_modules(model):
-        layer = _layer_of(name, model)
+        layer = layer_of(name, model)
         if layer is None:
             continue
         parent = name.rpartition(".")[0]
@@ -203,18 +205,13 @@ def down_projection(graph: tp.DependencyGraph, name: str, up: nn.Linear) -> nn.L
     return ins[0]
 
 
-def _sum_scores(pairs: list[tuple[str, nn.Linear]], model: nn.Module, task: Task | None, recipe: Recipe) -> dict[str, torch.Tensor]:
-    """The criterion's weight scores of each Linear (keyed by the given names)."""
-    return weight_scores(recipe.criterion, pairs, model, task, recipe)
-
-
 def head_scores(units: list[Attention], model: nn.Module, task: Task | None, recipe: Recipe) -> list[torch.Tensor]:
     """Per unit, one score per head: the criterion's scores of the head's Q, K, V rows and
     output-projection columns, summed."""
     pairs = []
     for i, u in enumerate(units):
         pairs += [(f"{i}.q", u.q), (f"{i}.k", u.k), (f"{i}.v", u.v), (f"{i}.o", u.o)]
-    s = _sum_scores(pairs, model, task, recipe)
+    s = weight_scores(recipe.criterion, pairs, model, task, recipe)
     out = []
     for i, u in enumerate(units):
         per_channel = s[f"{i}.q"].sum(1) + s[f"{i}.k"].sum(1) + s[f"{i}.v"].sum(1) + s[f"{i}.o"].sum(0)
@@ -228,7 +225,7 @@ def neuron_scores(units: list[tuple[str, nn.Linear, nn.Linear]], model: nn.Modul
     pairs = []
     for i, (_, up, down) in enumerate(units):
         pairs += [(f"{i}.up", up), (f"{i}.down", down)]
-    s = _sum_scores(pairs, model, task, recipe)
+    s = weight_scores(recipe.criterion, pairs, model, task, recipe)
     return [(s[f"{i}.up"].sum(1) + s[f"{i}.down"].sum(0)).detach().float().cpu() for i in range(len(units))]
 
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from autoprune.errors import ConfigError
 from autoprune.pruning._layers import batches_on, eval_mode, model_device
-from autoprune.pruning._transformer import _layer_of, attention_modules
+from autoprune.pruning._transformer import attention_modules, layer_of
 from autoprune.pruning.granularity import Granularity, Layers
 from autoprune.recipe import Recipe
 from autoprune.registry import ALLOCATIONS, GRANULARITIES, LAYER_CRITERIA
@@ -97,7 +97,7 @@ def removable_blocks(model: nn.Module, recipe: Recipe | None = None) -> list[Blo
     modules = dict(model.named_modules())
     layers = {}
     for name, _ in attention_modules(model):
-        layer = _layer_of(name, model)
+        layer = layer_of(name, model)
         if layer is not None:
             layers[layer] = layers.get(layer, 0) + 1
     blocks = []
@@ -266,6 +266,9 @@ class Depth(Granularity):
     # transformer (one list of layers) both are the same
     allocations = ("global", "uniform")
     allocation_note = "blocks are ranked over all lists (global) or per list of blocks (uniform)"
+
+    def describe(self, recipe: Recipe) -> str:
+        return f"layer {recipe.sparsity:.2f} {recipe.layer_criterion}"
 
     def layers(self, model: nn.Module, recipe: Recipe) -> Layers:
         blocks = removable_blocks(model, recipe)

@@ -2,9 +2,11 @@
 
 A :class:`Granularity` is registered in :data:`~autoprune.registry.GRANULARITIES`. The
 built-ins: ``unstructured`` and ``nm`` (:mod:`~autoprune.pruning.unstructured`, masks
-stored as packed sparse tensors) and ``channel`` (:mod:`~autoprune.pruning.structured`,
-channels removed physically, stored dense). Further ones (attention heads, FFN neurons,
-whole layers) subclass :class:`Granularity` the same way: one class in one module.
+stored as packed sparse tensors), ``channel`` (:mod:`~autoprune.pruning.structured`,
+channels removed physically, stored dense), ``head``, ``ffn`` and ``head+ffn``
+(:mod:`~autoprune.pruning.transformer`) and ``layer`` (:mod:`~autoprune.pruning.depth`),
+each one class in one module; a granularity over other units than Linear / Conv weights
+overrides :meth:`Granularity.layers` and :meth:`Granularity.layer_sizes`.
 """
 
 from __future__ import annotations

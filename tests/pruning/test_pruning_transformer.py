@@ -11,6 +11,7 @@ from torch import nn
 pytest.importorskip("transformers")
 
 from autoprune.errors import ConfigError  # noqa: E402
+from autoprune.pruning._transformer import head_dim  # noqa: E402
 from autoprune.pruning import GRANULARITIES, Pruner, prune_channels, prune_ffn, prune_heads  # noqa: E402
 from autoprune.recipe import Recipe  # noqa: E402
 from autoprune.tasks import call_model  # noqa: E402
@@ -152,8 +153,8 @@ def test_head_plus_ffn_needs_a_fraction() -> None:
         Recipe(granularity="head+ffn", head_sparsity=0.0, ffn_sparsity=0.0)
 
 
-@pytest.mark.parametrize("name", ["head", "ffn", "head+ffn"])
-@pytest.mark.parametrize("kind", ["bert", "vit"])
+@pytest.mark.parametrize("name, kind", [("head", "bert"), ("ffn", "bert"), ("head+ffn", "bert"),
+                                        ("head", "vit"), ("ffn", "vit")])
 def test_contract(name: str, kind: str) -> None:
     check_granularity(GRANULARITIES.get(name), _task(kind, layers=2))
 
@@ -166,10 +167,35 @@ def test_a_model_without_attention_is_refused_in_one_line(name: str) -> None:
     assert "\n" not in str(err.value) and "needs" in str(err.value) and "allowed" in str(err.value)
 
 
-def test_channel_on_a_transformer_keeps_heads_whole() -> None:
-    task = _task("bert")
+@pytest.mark.parametrize("kind", ["bert", "vit"])
+def test_channel_on_a_transformer_keeps_heads_whole(kind: str) -> None:
+    task = _task(kind)
     model = prune_channels(task.build_model(), task, Recipe(granularity="channel"), 0.3)
     for layer in _encoder_layers(model):
         attn, q, _ = _attn(layer)
-        assert q.out_features == attn.num_attention_heads * attn.attention_head_size
+        assert q.out_features == attn.num_attention_heads * head_dim(attn)
+    assert _outputs(model, task).shape == (8, 3)
+
+
+@pytest.mark.parametrize("kind", ["bert", "vit"])
+@pytest.mark.parametrize("recipe", [Recipe(granularity="unstructured", sparsity=0.5),
+                                    Recipe(granularity="unstructured", criterion="wanda", allocation="global"),
+                                    Recipe(granularity="nm", criterion="wanda"),
+                                    Recipe(granularity="nm", criterion="magnitude_l1", nm_n=1, nm_m=4)],
+                         ids=lambda r: r.summary().split(" ft")[0])
+def test_masks_on_every_linear_but_classifier_and_embeddings(kind: str, recipe: Recipe) -> None:
+    from autoprune.pruning import prunable_layers
+
+    task = _task(kind)
+    model = task.build_model()
+    names = [n for n, _ in prunable_layers(model, recipe)]
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    assert names == linears[:-1]  # every Linear but the classifier; no embedding layer (ViT's patch conv)
+    kept = {n: p.detach().clone() for n, p in model.named_parameters() if "embeddings" in n or "classifier" in n}
+    pruner = Pruner(recipe, task)
+    model = pruner.finalize(pruner.step(model, recipe.effective_sparsity))
+    modules = dict(model.named_modules())
+    zeros = sum(int((modules[n].weight == 0).sum()) for n in names) / sum(modules[n].weight.numel() for n in names)
+    assert abs(zeros - recipe.effective_sparsity) < 0.01
+    assert all(torch.equal(p, kept[n]) for n, p in model.named_parameters() if n in kept)
     assert _outputs(model, task).shape == (8, 3)

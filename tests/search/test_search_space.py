@@ -450,3 +450,16 @@ def test_recovery_fields_that_contradict_are_refused(params: dict, message: str)
     params.setdefault("params", {"sparsity": {"low": 0.3, "high": 0.9}})
     with pytest.raises(ConfigError, match=message):
         _recovery_space(**params)
+def test_the_transformer_space_reaches_every_part_and_checks_its_extremes() -> None:
+    from autoprune.search._params import extreme_recipes
+
+    space = load_space(SPACES / "transformer.yaml")
+    by_name = {p.name: p for p in space.params}
+    assert by_name["granularity"].choices == ("head", "ffn", "head+ffn", "layer")
+    assert by_name["head_sparsity"].when == (("granularity", ("head+ffn",)),)
+    assert by_name["finetune_lr"].low == 1e-5 and by_name["finetune_lr"].high == 1e-4
+    extremes = {r.granularity: r for r in extreme_recipes(space.params, space.fixed)}
+    assert extremes["layer"].sparsity == 0.5 and extremes["layer"].allocation == "uniform"
+    assert (extremes["head+ffn"].head_sparsity, extremes["head+ffn"].ffn_sparsity) == (0.5, 0.6)
+    combo = space.recipe({"granularity": "head+ffn", "head_sparsity": 0.25, "ffn_sparsity": 0.4})
+    assert combo.summary().startswith("head 0.25 + ffn 0.40")
