@@ -15,9 +15,11 @@ others only when the classification defaults do not fit.
 
 Required:
 
-- ``build_model()``: a freshly initialised ``nn.Module``. autoprune seeds torch before
-  calling it, and calls it again to rebuild shapes (loading a baseline or a pruned model),
-  so it must not load weights or depend on state that changes.
+- ``build_model()``: the ``nn.Module`` to start from: freshly initialised (autoprune
+  seeds torch before calling it) or loaded with pretrained weights
+  (``autoprune.tasks.load_weights(model, path)``). It is called again to rebuild shapes
+  (loading a baseline or a pruned model), so it must return the same weights every time.
+  With pretrained weights, set ``baseline_epochs = 0``: the loaded model is the baseline.
 - ``train_batches(epoch)``: an iterable of ``(inputs, targets)`` for one epoch, shuffled
   deterministically from ``epoch`` and ``self.seed`` (so trials are reproducible).
   ``inputs`` may be a tensor, a tuple of tensors (passed positionally) or a dict of
@@ -44,7 +46,8 @@ Optional (defaults suit classification):
   is retrained instead of reused.
 
 Class attributes: ``name`` (used in logs and cache keys), ``metric_name``,
-``baseline_epochs`` and ``baseline_lr`` (how the dense model is trained),
+``baseline_epochs`` and ``baseline_lr`` (how the dense model is trained; 0 epochs: the
+built model is the baseline, evaluated as it is),
 ``benchmark_batch_size`` (the batch latency is measured at), ``seed``.
 
 The module-level ``task`` is what ``file.py:task`` names; an instance is used as it is,

@@ -93,6 +93,7 @@ class SearchLoop:
         preflight(space, options, self.executor_config, self.run_dir, self.storage_url,
                   given_executor=executor is not None)
         self.device, self.amp = options.device_settings(space)
+        self.space = space = space.with_overrides(device=self.device, amp=self.amp or "none")  # as the run records it
         self.trial_device = check_devices(self.device, self.amp, space.latency.device, self.executor_config)
         self.data_dir = options.data_dir or space.data_dir
         self.given_task = task

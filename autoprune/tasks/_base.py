@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["Task", "call_model", "to_device", "model_device", "state_dict_digest", "check_metric_value"]
+__all__ = ["Task", "call_model", "to_device", "model_device", "state_dict_digest", "check_metric_value", "stable_name"]
 
 Batch = tuple[Any, torch.Tensor]  # (inputs, targets); inputs: Tensor, tuple or dict of tensors
 
@@ -78,18 +78,18 @@ def check_metric_value(value: Any, field: str = "metric") -> float:
     return float(value)
 
 
-def _class_id(obj: Any) -> str:
-    """Module and name of ``obj``'s class; a class from a task file is named by the
-    file's name, so the id is the same in every process and on every machine."""
-    cls = type(obj)
-    module = cls.__module__
-    if module.startswith("autoprune_user_task_"):  # see autoprune.tasks._registry.load_task
+def stable_name(obj: Any) -> str:
+    """``module.qualname`` of a class or function, the same in every process and on every
+    machine: one from a task file (see :func:`autoprune.tasks.load_task`) is named by the
+    file's name, not by the module name its path gave it."""
+    module = getattr(obj, "__module__", "") or ""
+    if module.startswith("autoprune_user_task_"):
         import sys
         from pathlib import Path
 
         file = getattr(sys.modules.get(module), "__file__", None)
         module = Path(file).name if file else "file"
-    return f"{module}.{cls.__qualname__}"
+    return f"{module}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
 
 
 class Task(abc.ABC):
@@ -200,7 +200,7 @@ class Task(abc.ABC):
         shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
         blob = json.dumps(
             {
-                "cls": _class_id(self),
+                "cls": stable_name(type(self)),
                 "name": self.name,
                 "seed": self.seed,
                 "epochs": self.baseline_epochs,

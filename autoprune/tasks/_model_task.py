@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from autoprune.errors import TaskError
-from autoprune.tasks._base import Batch, Task, call_model, check_metric_value, model_device, to_device
+from autoprune.tasks._base import Batch, Task, call_model, check_metric_value, model_device, stable_name, to_device
 
 __all__ = ["ModelTask"]
 
@@ -199,11 +199,11 @@ class ModelTask(Task):
 
     def config(self) -> dict[str, Any]:
         return {
-            "model": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+            "model": stable_name(type(self.model)),
             "train": _describe(self.train_loader),
             "val": {**_describe(self.val_loader), "first_batch": self._val_digest},
-            "metric": _qualname(self.metric_fn),
-            "loss": _qualname(self.loss_fn),
+            "metric": None if self.metric_fn is None else stable_name(self.metric_fn),
+            "loss": None if self.loss_fn is None else stable_name(self.loss_fn),
             "benchmark_batch_size": self.benchmark_batch_size,
         }
 
@@ -326,9 +326,3 @@ def _describe(loader: Any) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - a loader without a length or batch size: left out of its identity
             continue
     return out
-
-
-def _qualname(fn: Any) -> str | None:
-    if fn is None:
-        return None
-    return f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
