@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LEVELS = (0.25, 0.5, 0.75, 0.9)
 MAX_AMOUNT = 0.99  # no layer is emptied by the sensitivity allocation
-_FORMAT = "autoprune.sensitivity/1"
+_FORMAT = "autoprune.sensitivity/2"  # 2: channel scans recalibrate batch norms
 
 
 def uniform_allocation(names: Iterable[str], target: float) -> dict[str, float]:
@@ -85,7 +85,7 @@ def _cache_key(model: nn.Module, task: Task, recipe: Recipe, levels: tuple[float
         "layers": names,
         "weights": _weights_digest(model),
     }
-    if criterion_of(recipe).needs_data:
+    if criterion_of(recipe).needs_data or recipe.granularity == "channel":  # channel: batch norms recalibrated
         key["calibration_batches"] = recipe.calibration_batches
     return key
 

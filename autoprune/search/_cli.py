@@ -202,8 +202,10 @@ def _export(args: argparse.Namespace) -> int:
     from autoprune.search._result import open_run
 
     from autoprune.errors import ConfigError
-    from autoprune.export import export_model, is_trial_dir, open_trial_dir
+    from autoprune.export import EXPORT_FORMATS, export_model, is_trial_dir, open_trial_dir
 
+    if args.format not in EXPORT_FORMATS:  # before a trial is rebuilt for nothing
+        raise ConfigError(f"format must be one of {', '.join(EXPORT_FORMATS)}, but got format={args.format!r}.")
     if args.format == "hf":  # a directory, replaced when it exists
         from autoprune.search._checks import check_output_dir
 
@@ -262,12 +264,14 @@ def _trials(args: argparse.Namespace) -> int:
         sys.stdout.write(trials_csv(result.trials))
         return 0
     names = [o.name for o in result.space.objectives]
-    header = ["trial", "state", "feasible", "recipe", *names, "steps", "seconds", "reason"]
+    # model: kept in the run directory, or (complete trials) rebuilt by export from recipe and seed
+    header = ["trial", "state", "feasible", "recipe", *names, "steps", "seconds", "model", "reason"]
     rows = []
     for r in result.trials:
         feasible = "" if r.feasible is None else ("yes" if r.feasible else "no")
         rows.append([str(r.number), r.state, feasible, r.summary() if r.recipe else "-",
                      *(_fmt(r.measures.get(n)) for n in names), str(len(r.curve)), f"{r.seconds:.1f}",
+                     "kept" if result.has_model(r.number) else ("rebuild" if r.state == "complete" else "-"),
                      r.reason or ""])
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())

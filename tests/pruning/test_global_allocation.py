@@ -119,3 +119,16 @@ def test_sensitivity_allocation_respects_the_cap():
     assert capped["a"] == pytest.approx(0.6) and capped["b"] == pytest.approx(0.4)
     with pytest.raises(ConfigError, match=r"target must be in \[0, 0.6\]"):
         allocate_by_sensitivity(scan, {"a": 100, "b": 100}, 0.9, 0.7, max_amount=0.6)
+
+
+def test_channel_scan_recalibrates_batch_norms_by_hand(make_task):
+    from autoprune.pruning.structured import _recalibrated
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.BatchNorm2d(2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([1.0, 2.0]).view(2, 1, 1, 1))
+    x1, x2 = torch.full((1, 1, 2, 2), 1.0), torch.full((1, 1, 2, 2), 3.0)  # batch means 1 and 3
+    task = make_task(lambda: model, [(x1, torch.tensor([0])), (x2, torch.tensor([0])), (x1 * 100, torch.tensor([0]))])
+    _recalibrated(model.eval(), task, 2)  # the first two batches only: the average of 1 and 3
+    assert model[1].running_mean.tolist() == pytest.approx([2.0, 4.0])
+    assert model[1].momentum == 0.1 and not model.training

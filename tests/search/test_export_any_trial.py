@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -90,6 +89,9 @@ def test_a_trial_off_the_front_is_rebuilt_and_checked(make_space, tmp_path, caps
         pytest.fail(f"every complete trial is on the front ({sorted(front)}); the test needs one off it")
     number = off[0].number
     assert not (run / "models" / f"trial_{number}.pt").exists()
+    assert main(["trials", str(run)]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert " rebuild" in rows[str(number)] and " kept" in rows[str(min(front))]
     assert main(["export", str(run), "--trial", str(number), "--output", str(tmp_path / "m.pt")]) == 0
     out = capsys.readouterr()
     assert "rebuilding it from its recipe and seed" in out.err
