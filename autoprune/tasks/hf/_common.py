@@ -220,9 +220,6 @@ class HFTask(Task):
     head_suffix = ""
     kind = ""
 
-    def logits(self, outputs: Any) -> torch.Tensor:
-        return outputs.logits if hasattr(outputs, "logits") else outputs
-
     def _init_common(self, *, model: str, seed: int, baseline_epochs: Any, baseline_lr: Any, weight_decay: Any,
                      warmup_ratio: Any, batch_size: Any, benchmark_batch_size: Any,
                      attn_implementation: Any) -> None:
