@@ -28,7 +28,7 @@ PASS / FAIL): the search's hypervolume >= 1.2x the grid's (median of per-seed ra
 the search's front holds a model >= 1.5x faster than dense within 1 point of its accuracy
 (in the median seed's terms: the median over seeds of the best such latency ratio).
 
-Full run (about 20-25 minutes on 2 cores after the one-time pretraining, which takes
+Full run (about 10-15 minutes on 2 cores after the one-time pretraining, which takes
 10-15 minutes on one thread the first time)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.transformer --json transformer.json
@@ -186,7 +186,8 @@ def report(runs: Sequence[ArmRun], seeds: Sequence[int]) -> tuple[str, list[tupl
         (f"search hypervolume >= {HV_VS_GRID}x the grid's (median ratio {_fmt(s['ratio'], '.2f')}x)",
          None if s["ratio"] is None else s["ratio"] >= HV_VS_GRID),
         (f"search front holds a model >= {SPEEDUP}x faster within 1 point of dense (median best latency ratio "
-         f"{_fmt(s['lat'])})", None if s["lat"] is None else s["lat"] <= 1 / SPEEDUP + EPS),
+         f"{_fmt(s['lat'])})", None if not any(r.arm == "search" for r in runs)
+         else s["lat"] is not None and s["lat"] <= 1 / SPEEDUP + EPS),
     ]
     lines += ["", "== targets"] + [f"{verdict(ok):4}  {text}" for text, ok in targets]
     return "\n".join(lines), targets

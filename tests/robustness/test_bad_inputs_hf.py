@@ -34,7 +34,7 @@ def world(tmp_path_factory) -> Path:
 
 
 def _space(world: Path, model: str, data: str = "data.csv", extra: str = "") -> Path:
-    path = world / f"space-{abs(hash((model, data, extra)))}.yaml"
+    path = world / f"space-{len(list(world.glob('space-*.yaml')))}.yaml"
     path.write_text(SPACE.format(model=model if "/" in model and not (world / model).exists() else world / model,
                                  data=world / data, extra=extra))
     return path

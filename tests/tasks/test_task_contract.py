@@ -41,5 +41,5 @@ def test_a_registered_user_task_is_resolved_by_name() -> None:
 
 
 def test_unknown_task_lists_the_registered_ones() -> None:
-    with pytest.raises(AutopruneError, match=r"neither a built-in task \(digits-mlp, digits-cnn, fashion-mnist-cnn\)"):
+    with pytest.raises(AutopruneError, match=r"neither a built-in task \(digits-mlp, digits-cnn, fashion-mnist-cnn, hf-text-classification, hf-image-classification\)"):
         get_task("nope")

@@ -13,7 +13,7 @@ def _write(tmp_path, body: str):
 
 
 def test_unknown_name_lists_the_builtin_tasks():
-    with pytest.raises(TaskError, match=r"task='mnist' is neither a built-in task \(digits-mlp, digits-cnn, fashion-mnist-cnn\)"):
+    with pytest.raises(TaskError, match=r"task='mnist' is neither a built-in task \(digits-mlp, digits-cnn, fashion-mnist-cnn, hf-text-classification, hf-image-classification\)"):
         get_task("mnist")
 
 

@@ -220,9 +220,6 @@ class HFTask(Task):
     head_suffix = ""
     kind = ""
 
-    def logits(self, outputs: Any) -> torch.Tensor:
-        return outputs.logits if hasattr(outputs, "logits") else outputs
-
     def _init_common(self, *, model: str, seed: int, baseline_epochs: Any, baseline_lr: Any, weight_decay: Any,
                      warmup_ratio: Any, batch_size: Any, benchmark_batch_size: Any,
                      attn_implementation: Any) -> None:
@@ -230,7 +227,8 @@ class HFTask(Task):
         self.seed = seed
         self.model_ref = model
         self.model_dir = resolve_model_dir(model)
-        self.name = f"{self.kind}-{self.model_dir.name}"
+        # the directory's name alone is often "model": its path's hash keeps cache files apart
+        self.name = f"{self.kind}-{self.model_dir.name}-{hashlib.sha256(str(self.model_dir).encode()).hexdigest()[:6]}"
         self.batch_size = positive_int("batch_size", batch_size)
         self.benchmark_batch_size = positive_int("benchmark_batch_size", benchmark_batch_size or batch_size)
         self.baseline_lr = number_in("baseline_lr", baseline_lr, 0.0, 1.0, open_low=True)
