@@ -61,7 +61,7 @@ def test_state_dict_round_trip(tmp_path, kind: str, recipe: str) -> None:
                          and m is not model]
 
 
-@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+@pytest.mark.parametrize("fmt", [f for f in EXPORT_FORMATS if f != "hf"])  # hf needs a Hugging Face task: tests/test_hf.py
 @pytest.mark.parametrize("kind", ["bert", "vit", "resnet"])
 def test_every_format(tmp_path, kind: str, fmt: str) -> None:
     if fmt == "onnx":

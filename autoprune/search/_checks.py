@@ -262,6 +262,20 @@ def check_task_picklable(task: Any) -> None:
         ) from None
 
 
+def check_space_fits_model(space: SearchSpace, task: Any) -> None:
+    """The task's model has something to prune, and every granularity the space can
+    produce fits it at the space's largest sparsities (heads on a model without
+    attention, every layer removed): one line before any trial."""
+    from autoprune.pruning import granularity_of, prunable_layers
+    from autoprune.recipe import Recipe
+    from autoprune.search._params import extreme_recipes
+
+    model = task.build_model()
+    prunable_layers(model, Recipe())
+    for recipe in extreme_recipes(space.params, space.fixed):
+        granularity_of(recipe).check_model(model, task, recipe)
+
+
 def check_space_limits(space: SearchSpace) -> None:
     """The space's numbers within :data:`LIMITS` (the schema checks their types)."""
     check_seed("seed", space.seed)

@@ -26,7 +26,7 @@ from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
 from autoprune.search import _study
 from autoprune.search._baseline import baseline_device, search_baseline
-from autoprune.search._checks import check_devices, check_task_picklable, preflight
+from autoprune.search._checks import check_devices, check_space_fits_model, check_task_picklable, preflight
 from autoprune.search._events import (
     BaselineEpoch,
     BaselineReady,
@@ -100,13 +100,7 @@ class SearchLoop:
         self.task = get_task(task if task is not None else space.task, seed=space.seed, data_dir=self.data_dir)
         if task is not None and self.executor_config.name == "ray" and executor is None:
             check_task_picklable(self.task)
-        from autoprune.pruning import granularity_of, prunable_layers
-        from autoprune.search._params import extreme_recipes
-
-        model = self.task.build_model()
-        prunable_layers(model, Recipe())
-        for recipe in extreme_recipes(space.params, space.fixed):  # e.g. heads on a model without attention
-            granularity_of(recipe).check_model(model, self.task, recipe)
+        check_space_fits_model(space, self.task)
         self.running: dict[int, _Running] = {}
         self.ctrl_c = CtrlC()
         self.history: list[TrialHistory] = []  # finished trials as the trial pruner sees them

@@ -276,7 +276,7 @@ CASES: list[tuple[str, list[str], dict[str, str], Setup | None, str]] = [
     ("export-output-a-dir", ["export", "run", "--trial", "0", "--output", "run"], {}, None, r"--output='run' is a directory; allowed: a file path"),
     ("export-output-under-file", ["export", "run", "--trial", "0", "--output", "file/m.pt"], {}, None, r"--output='file/m\.pt': 'file' is a file; allowed: a directory"),
     ("export-trial-unknown", ["export", "run", "--trial", "999", "--output", "m.pt"], {}, None, r"trial=999 is not in study"),
-    ("export-format-unknown", ["export", "run", "--trial", "0", "--format", "tflite", "--output", "m.pt"], {}, None, r"format must be one of state_dict, torch_export, onnx, but got format='tflite'"),
+    ("export-format-unknown", ["export", "run", "--trial", "0", "--format", "tflite", "--output", "m.pt"], {}, None, r"format must be one of state_dict, torch_export, onnx, hf, but got format='tflite'"),
     ("export-other-task", ["export", "run", "--trial", "0", "--output", "m.pt", "--task", "digits-cnn"], {}, None, r"task"),
     # -- devices -----------------------------------------------------------------------------
     ("device-cuda-without-cuda", S + ["--device", "cuda"], {}, None, r"device='cuda' but CUDA is not available on this machine; allowed: cpu or auto"),
