@@ -78,11 +78,13 @@ class BaselineEpoch:
 @dataclass(frozen=True)
 class BaselineReady:
     """The dense model's measures (accuracy, params, size, FLOPs, latency); ``cached``:
-    its weights came from the cache file ``path`` rather than from training now."""
+    its weights came from the cache file ``path`` rather than from training now;
+    ``epochs``: the task's ``baseline_epochs`` (0: the starting weights, evaluated as given)."""
 
     measures: Mapping[str, float]
     cached: bool = False
     path: str = ""
+    epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,8 @@ class ProgressPrinter(SearchCallback):
         home = str(Path.home())
         if path.startswith(home + "/"):
             path = "~" + path[len(home):]
-        where = f"loaded from the cache {path}" if event.cached else f"trained and cached in {path}"
+        made = "evaluated as given (baseline_epochs 0)" if event.epochs == 0 else "trained"
+        where = f"loaded from the cache {path}" if event.cached else f"{made} and cached in {path}"
         return f"{self._baseline}: {where}; accuracy {acc:.4f}"
 
     def on_trial_finished(self, event: TrialFinished) -> None:

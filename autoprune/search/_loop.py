@@ -190,7 +190,8 @@ class SearchLoop:
             backend = BACKENDS.get(self.space.backend)(study, self.sampler_space, history=trials)
             executor = self._executor(trials)
             emit(self.callbacks, BaselineReady(self.base_measures, cached=baseline.cached,
-                                               path=str(baseline_cache_path(self.task, self.space.seed))))
+                                               path=str(baseline_cache_path(self.task, self.space.seed)),
+                                               epochs=self.task.baseline_epochs))
             self._load_history(study)
             executor.start(baseline, self.task)
             self._loop(handle, backend, executor, rerun)
