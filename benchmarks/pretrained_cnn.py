@@ -10,7 +10,7 @@ baseline, evaluated as they are). Per seed, in one process:
    ``torch.nn.utils.prune.global_unstructured`` L1 at 0.5 / 0.8 / 0.9 / 0.95 and
    Torch-Pruning magnitude channels (``MetaPruner``, uniform ratio) at 0.25 / 0.5 / 0.75,
    each fine-tuned ``--grid-epochs`` (2) epochs of the task, i.e. the same fixed number of
-   steps on the same fixed subsets (3,000 examples per epoch index), at ``--grid-lr``.
+   steps on the same fixed subsets (10,000 examples per epoch index), at ``--grid-lr``.
    Its wall clock is T.
 2. **default**: ``autoprune search --task benchmarks._resnet8:PretrainedResNet8`` with the
    built-in default space (no YAML written for this model: TPE with the Pareto trial
@@ -27,12 +27,12 @@ a model several search arms of a seed completed is scored with one latency, the 
 of their readings (``search_vs_grid.share_latency``). Latency is measured on one CPU
 thread beside the dense model (the default space's ``latency.threads: 1``).
 
-Full benchmark (about 25 minutes on 2 idle cores after the one-time pretraining, which
-takes about 10 minutes)::
+Full benchmark (not yet timed end to end: estimated 20-30 minutes on 2 idle cores after
+the one-time pretraining, whose 12 epochs over 60,000 images take about a minute each)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.pretrained_cnn --json pretrained_cnn.json
 
-Smoke run (one seed, about 8 minutes)::
+Smoke run (one seed; ``--pretrain-epochs 3`` uses a shorter pretraining, cached apart)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.pretrained_cnn --quick
 
@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli = parser(__doc__)
     cli.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     cli.add_argument("--quick", action="store_true", help="smoke run: the first seed only")
-    cli.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs (of 3,000 examples) per grid model")
+    cli.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs (of 10,000 examples) per grid model")
     cli.add_argument("--grid-lr", type=float, default=1e-3, help="fine-tune learning rate of the grid")
     cli.add_argument("--pretrain-only", action="store_true", help="pretrain (or find cached) and stop")
     cli.add_argument("--pretrain-epochs", type=int, default=None,

@@ -20,7 +20,7 @@ from autoprune import measure
 from autoprune._io import write_text_atomic
 from autoprune.baseline import baseline_cache_path
 from autoprune.recipe import Recipe
-from autoprune.pruning import granularity_of, timing_of
+from autoprune.pruning import timing_of
 from autoprune.registry import BACKENDS, EXECUTORS
 from autoprune.result import TrialStatus
 from autoprune.search import _records as rec
@@ -45,7 +45,7 @@ from autoprune.search._lock import RunLock
 from autoprune.search._options import RunOptions
 from autoprune.search._pareto import normalize
 from autoprune.search._result import SearchResult, compute_front, feasible_front, record_point
-from autoprune.search._rundir import clean_leftovers, default_storage, write_run_meta
+from autoprune.search._rundir import clean_leftovers, default_storage, drop_models, save_trial_model, write_run_meta
 from autoprune.search._space import SearchSpace, constraint_violations
 from autoprune.search.trial_pruners import (
     NoTrialPruner,
@@ -324,7 +324,7 @@ class SearchLoop:
             _study.store_constraints(self.handle, trial, [str(c) for c in self.space.constraints],
                                      constraint_violations(self.space, measures))
             if self.space.models == "all" or self._joins_front(outcome.number, result.recipe, measures):
-                self._save_model(outcome.number, result)  # models: front keeps only front members' models
+                save_trial_model(self.run_dir, outcome.number, result, self.task.name)  # models: front: members
             self._store_latencies(trial)
             backend.tell_complete(trial, [float(measures[o.name]) for o in self.space.objectives], measures)
         now = self._write_records(study)
@@ -341,12 +341,6 @@ class SearchLoop:
         front, _ = feasible_front(self.space, self.base_measures, [*self.front, candidate])
         return any(r is candidate for r in front)
 
-    def _save_model(self, number: int, result: Any) -> None:
-        from autoprune.serialize import save_pruned
-
-        save_pruned(self.run_dir / "models" / f"trial_{number}.pt", result.model, recipe=result.recipe,
-                    task_name=self.task.name, sparse=granularity_of(result.recipe).packed, extra={"trial": number})
-
     def _write_records(self, study: optuna.Study) -> SearchResult:
         trials = study.get_trials(deepcopy=False)
         self.n_finished, self.n_failed = _study.tally(trials)
@@ -358,11 +352,8 @@ class SearchLoop:
             baseline=self.base_measures, trials=records, pareto_front=front, hypervolume=hv, knee=knee,
             reference_point=reference, data_dir=self.data_dir, task_spec=self.given_task,
         )
-        # a trial that left the front never returns to it (new trials only add dominators)
-        keep = {r.number for r in front}
-        for path in (self.run_dir / "models").glob("trial_*.pt"):
-            if self.space.models == "front" and int(path.stem.split("_")[1]) not in keep:
-                path.unlink()
+        if self.space.models == "front":  # a trial that left the front never returns to it
+            drop_models(self.run_dir, keep={r.number for r in front})
         self.front = front
         rec.write_trials_csv(self.run_dir / "trials.csv", records)
         rec.write_json_atomic(self.run_dir / "pareto.json", result.to_dict())

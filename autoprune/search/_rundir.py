@@ -21,7 +21,7 @@ from autoprune.errors import ConfigError
 from autoprune.search import _records as rec
 
 __all__ = ["RUN_FILE", "DEFAULT_DB", "redact", "read_run_meta", "load_run_study", "write_run_meta", "run_storage", "default_storage",
-           "resume_space", "clean_leftovers"]
+           "resume_space", "clean_leftovers", "save_trial_model", "drop_models"]
 
 RUN_FILE = "run.json"
 DEFAULT_DB = "study.db"
@@ -159,3 +159,20 @@ def clean_leftovers(run_dir: Path) -> None:
     """Remove the temporary files an interrupted atomic write left in the run directory."""
     for folder in (run_dir, run_dir / "models", run_dir / "report"):
         remove_leftover_temps(folder)
+
+
+def save_trial_model(run_dir: Path, number: int, result: Any, task_name: str) -> Path:
+    """Keep trial ``number``'s pruned model (a :class:`~autoprune.result.TrialResult`'s) as
+    ``models/trial_N.pt``, packed for mask granularities."""
+    from autoprune.pruning import granularity_of
+    from autoprune.serialize import save_pruned
+
+    return save_pruned(Path(run_dir) / "models" / f"trial_{number}.pt", result.model, recipe=result.recipe,
+                       task_name=task_name, sparse=granularity_of(result.recipe).packed, extra={"trial": number})
+
+
+def drop_models(run_dir: Path, keep: set[int]) -> None:
+    """Delete the kept models of the trials not in ``keep`` (``models: front``: the front's)."""
+    for path in (Path(run_dir) / "models").glob("trial_*.pt"):
+        if int(path.stem.split("_")[1]) not in keep:
+            path.unlink()

@@ -47,9 +47,10 @@ def test_arm_spaces_change_only_what_the_arm_is_about(monkeypatch):
     assert default.task == bench.TASK_SPEC and default.seed == 2 and default.budget.seconds == 60.0
     assert default.params == load_space("default").params and default.trial_pruner.name == "pareto"
     assert bench.arm_space("tpe", 2, 60.0).trial_pruner.name == "none"
-    monkeypatch.setattr(bench, "NO_RECOVERY", {"finetune_lr": 1e-3})  # a field the default space searches
-    off = bench.arm_space("no-recovery", 2, 60.0)
-    assert off.fixed["finetune_lr"] == 1e-3 and "finetune_lr" not in [p.name for p in off.params]
+    off = bench.arm_space("no-recovery", 2, 60.0)  # the default space searches distill_weight
+    assert off.fixed["distill_weight"] == 0.0 and off.fixed["bn_recalibration"] is False
+    assert "distill_weight" not in [p.name for p in off.params]
+    assert off.recipe({}).distill_weight == 0.0 and off.recipe({}).bn_recalibration is False
     monkeypatch.setattr(bench, "NO_RECOVERY", {"no_such_field": 0})
     with pytest.raises(bench.NotAvailable, match="recipe has no no_such_field"):
         bench.arm_space("no-recovery", 2, 60.0)
