@@ -122,6 +122,7 @@ class PretrainedResNet8(FashionMNISTCNN):
 
     name = "fashion-resnet8-pretrained"
     baseline_epochs = 0
+    # the rate a user fine-tunes it with (Adam; the grid's): finetune_lr_scale 1 is that rate
     baseline_lr = 1e-3
 
     def __init__(self, seed: int = 0, data_dir: str | None = None, weights: str | None = None) -> None:
