@@ -97,7 +97,7 @@ def task_spec(model_dir: Path, data_dir: str | None, args: Any) -> dict[str, Any
     from autoprune.tasks._fashion import DEFAULT_DATA_DIR
 
     return {"kind": "hf-image-classification", "model": str(model_dir), "data": data_dir or DEFAULT_DATA_DIR,
-            "baseline_epochs": 0, "baseline_lr": args.grid_lr, "batch_size": 64, "train_limit": args.train_limit,
+            "baseline_epochs": 0, "batch_size": 64, "train_limit": args.train_limit,
             "val_limit": args.val_limit, "weight_decay": 0.05}
 
 
@@ -199,8 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--quick", action="store_true", help="smoke run: the first seed only")
     cli.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="the search's space (its task is replaced)")
     cli.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs of every grid model")
-    cli.add_argument("--grid-lr", type=float, default=5e-4, help="fine-tune learning rate of the grid (and the "
-                     "task's baseline_lr)")
+    cli.add_argument("--grid-lr", type=float, default=5e-4, help="fine-tune learning rate of the grid (the "
+                     "search scales the task's default baseline_lr, 5e-5)")
     cli.add_argument("--train-limit", type=int, default=4000, help="training images per fine-tune epoch")
     cli.add_argument("--val-limit", type=int, default=2000, help="test images scored")
     cli.add_argument("--data-dir", default=None, help="Fashion-MNIST directory (default: the task's)")

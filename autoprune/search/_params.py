@@ -235,4 +235,6 @@ def extreme_recipes(params: Sequence[ParamSpec], fixed: Mapping[str, Any]) -> li
     names = granularity.choices if granularity is not None else (fixed.get("granularity", DEFAULTS["granularity"]),)
     largest = {p.name: p.bounds()[1] for p in params if p.name.endswith("sparsity") and p.kind != "choice"}
     largest.update({p.name: max(p.choices) for p in params if p.name.endswith("sparsity") and p.kind == "choice"})
+    if "finetune_steps" in by_name and not by_name["finetune_steps"].when:  # a fixed report_every needs it
+        largest["finetune_steps"] = by_name["finetune_steps"].bounds()[0]
     return [recipe_of(fixed, {**largest, "granularity": name}) for name in names]

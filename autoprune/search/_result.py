@@ -107,12 +107,13 @@ class SearchResult:
         return self.rebuild_model(number, tolerance=tolerance)
 
     def rebuild_model(self, number: int, *, tolerance: float = REBUILD_TOLERANCE):
-        """Run trial ``number`` again (same recipe, seed, baseline and torch threads) and
-        return its model once its accuracy matches the one the study recorded.
+        """Run trial ``number`` again (same recipe, seed, baseline, torch threads, device and
+        mixed precision) and return its model once its accuracy matches the one the study
+        recorded.
 
         A trial is deterministic on the CPU given those, so the rebuilt model is the one
-        the search measured; the check refuses anything else (another baseline, device,
-        thread count or code version).
+        the search measured; the check refuses anything else (another baseline, thread
+        count, code version, or a GPU's non-deterministic kernels).
 
         Raises:
             ConfigError: the trial is not complete, or the rebuilt accuracy differs from
@@ -120,6 +121,7 @@ class SearchResult:
         """
         from autoprune._paths import cache_dir
         from autoprune.baseline import get_baseline
+        from autoprune.devices import resolve_device
         from autoprune.measure import LatencyConfig, torch_threads
         from autoprune.trial import run_trial
 
@@ -132,11 +134,13 @@ class SearchResult:
         task = self.task()
         threads = read_run_meta(self.run_dir).get("threads", 1) if (self.run_dir / RUN_FILE).is_file() else 1
         threads = threads if isinstance(threads, int) and 1 <= threads <= 1024 else 1
-        baseline = get_baseline(task, self.space.seed)
+        device = resolve_device(self.space.device)  # where the search ran its trials (refused if absent here)
+        amp = None if self.space.amp in (None, "none") else self.space.amp
+        baseline = get_baseline(task, self.space.seed, device=device)
         with torch_threads(threads):  # the trial trained with these: its float sums run in the same order
             result = run_trial(task, source.recipe_obj, baseline, seed=self.space.seed + source.number,
                                latency=LatencyConfig(threads=1, warmup=0, repeats=1),
-                               cache_dir=cache_dir() / "sensitivity")
+                               cache_dir=cache_dir() / "sensitivity", device=device, amp=amp)
         if not abs(result.accuracy - float(recorded)) <= tolerance:
             raise ConfigError(f"trial={number} rebuilt from its recipe and seed reaches accuracy {result.accuracy:.6f}, "
                               f"but the study recorded {float(recorded):.6f} (allowed difference {tolerance:g}); "

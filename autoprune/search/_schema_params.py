@@ -233,8 +233,11 @@ def check_recipes(params: tuple[ParamSpec, ...], fixed: dict[str, Any],
     for name in fixed:
         if name in searched:
             raise fail(f"{name} is also under params; a field is either fixed or searched.", f"fixed.{name}")
+    # a fixed report_every is checked beside a searched finetune_steps (its smallest value)
+    steps = next((p for p in params if p.name == "finetune_steps" and not p.when), None)
+    probe = {**fixed, "finetune_steps": steps.bounds()[0]} if steps and "finetune_steps" not in fixed else fixed
     try:
-        Recipe(**fixed)
+        Recipe(**probe)
     except ConfigError as exc:
         raise fail(str(exc), "fixed") from None
     _check_nm(params, fixed)

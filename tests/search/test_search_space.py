@@ -457,9 +457,28 @@ def test_the_transformer_space_reaches_every_part_and_checks_its_extremes() -> N
     by_name = {p.name: p for p in space.params}
     assert by_name["granularity"].choices == ("head", "ffn", "head+ffn", "layer")
     assert by_name["head_sparsity"].when == (("granularity", ("head+ffn",)),)
-    assert by_name["finetune_lr"].low == 1e-5 and by_name["finetune_lr"].high == 1e-4
+    # the rate is relative to the task's baseline_lr (5e-5): 1e-5..5e-4, BERT's rates and a small model's
+    assert "finetune_lr" not in by_name
+    assert (by_name["finetune_lr_scale"].low, by_name["finetune_lr_scale"].high) == (0.2, 10.0)
+    assert by_name["finetune_lr_scale"].log
     extremes = {r.granularity: r for r in extreme_recipes(space.params, space.fixed)}
     assert extremes["layer"].sparsity == 0.5 and extremes["layer"].allocation == "uniform"
+    assert (extremes["layer"].finetune_steps, extremes["layer"].report_every) == (40, 40)
     assert (extremes["head+ffn"].head_sparsity, extremes["head+ffn"].ffn_sparsity) == (0.5, 0.6)
-    combo = space.recipe({"granularity": "head+ffn", "head_sparsity": 0.25, "ffn_sparsity": 0.4})
+    combo = space.recipe({"granularity": "head+ffn", "head_sparsity": 0.25, "ffn_sparsity": 0.4,
+                          "finetune_steps": 80})
     assert combo.summary().startswith("head 0.25 + ffn 0.40")
+    assert (combo.budget_unit, combo.report_every, combo.report_batches) == ("steps", 40, 8)
+    warm = space.warm_start_recipes()
+    assert [(r.granularity, r.sparsity) for r in warm] == [("ffn", 0.5), ("layer", 0.5)]
+    assert all(space.recipe(space.param_values(r)) == r for r in warm)
+
+
+def test_a_fixed_report_every_goes_with_a_searched_step_budget() -> None:
+    space = _recovery_space(fixed={"report_every": 20},
+                            params={"sparsity": {"low": 0.3, "high": 0.9},
+                                    "finetune_steps": {"low": 20, "high": 100, "step": 20, "type": "int"}})
+    recipe = space.recipe({"sparsity": 0.5, "finetune_steps": 60})
+    assert (recipe.finetune_steps, recipe.report_every) == (60, 20)
+    with pytest.raises(ConfigError, match=r"fixed: report_every counts optimizer steps and needs finetune_steps"):
+        _recovery_space(fixed={"report_every": 20}, params={"sparsity": {"low": 0.3, "high": 0.9}})
