@@ -29,8 +29,8 @@ a model several search arms of a seed completed is scored with one latency, the 
 of their readings (``search_vs_grid.share_latency``). Latency is measured on one CPU
 thread beside the dense model (the default space's ``latency.threads: 1``).
 
-Full benchmark (not yet timed end to end: estimated 20-30 minutes on 2 idle cores after
-the one-time pretraining, whose 12 epochs over 60,000 images take about a minute each)::
+Full benchmark (942 s on 2 shared CPU cores on 2026-12-07, after the one-time pretraining,
+whose 12 epochs over 60,000 images took 578 s)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.pretrained_cnn --json pretrained_cnn.json
 
