@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autoprune.errors import TrialFailedError
+from autoprune.errors import ConfigError, TrialFailedError
 from autoprune.testing.pruning import TinyTask
 from autoprune.training import steps_per_epoch, train_epoch
 
@@ -37,13 +37,19 @@ def test_loss_fn_replaces_the_training_step():
     assert seen == [16, 16, 16, 16]
 
 
-@pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_trains_and_keeps_float32_weights(amp):
+def test_mixed_precision_trains_and_keeps_float32_weights():
+    amp = "bf16"  # fp16 needs CUDA: tests/test_cuda.py
     task, model, optimizer = _setup()
     before = [p.detach().clone() for p in model.parameters()]
     loss = train_epoch(model, task, optimizer, 0, amp=amp)
     assert loss == loss and all(p.dtype == torch.float32 for p in model.parameters())
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+
+
+def test_fp16_on_the_cpu_is_refused_in_one_line():
+    task, model, optimizer = _setup()
+    with pytest.raises(ConfigError, match=r"amp='fp16' needs a CUDA device"):
+        train_epoch(model, task, optimizer, 0, amp="fp16")
 
 
 def test_non_finite_loss_fails_the_trial():

@@ -321,7 +321,7 @@ def test_a_trial_whose_task_returns_nan_fails_and_the_search_goes_on(make_space,
     (tmp_path / "flaky.py").write_text(FAILING_TASK)
     space = make_space(**{
         "task: digits-mlp": f"task: {tmp_path / 'flaky.py'}:task",
-        "budget: {trials: 12}": "budget: {trials: 3}\nwarm_start: [{granularity: channel, sparsity: 0.5}]",
+        "budget: {trials: 12}": "budget: {trials: 3}\nwarm_start: [{granularity: channel, sparsity: 0.5, finetune_lr: 0.002}]",
         "granularity: {choices: [unstructured, channel]}": "granularity: {choices: [unstructured, channel]}",
     })
     result = search(space, options=RunOptions(out=tmp_path / "run", **QUIET))
@@ -365,25 +365,25 @@ def test_a_failing_tracker_never_stops_the_search(make_space, tmp_path, monkeypa
 
 
 def test_an_error_in_the_controller_leaves_a_resumable_study(make_space, tmp_path, monkeypatch):
-    from autoprune.search._loop import SearchLoop as _Search
+    from autoprune.search import _loop
 
-    save = _Search._save_model
+    save = _loop.save_trial_model
     calls = []
 
-    def disk_full(self, number, result):
+    def disk_full(run_dir, number, result, task_name):
         calls.append(number)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        save(self, number, result)
+        save(run_dir, number, result, task_name)
 
-    monkeypatch.setattr(_Search, "_save_model", disk_full)
+    monkeypatch.setattr(_loop, "save_trial_model", disk_full)
     space = make_space(**{"budget: {trials: 12}": "budget: {trials: 3}"})
     with pytest.raises(OSError, match="No space left"):
         search(space, options=RunOptions(out=tmp_path / "run", **QUIET))
     stopped = open_run(tmp_path / "run")
     assert [r.state for r in stopped.trials] == ["complete", "failed"]
     assert "interrupted" in stopped.trials[1].reason and "OSError" in stopped.trials[1].reason
-    monkeypatch.setattr(_Search, "_save_model", save)
+    monkeypatch.setattr(_loop, "save_trial_model", save)
     result = search(space, options=RunOptions(out=tmp_path / "run", resume=True, **QUIET))
     done = [r for r in result.trials if r.state == "complete"]
     assert len(done) == 3 and done[0].number == 0
