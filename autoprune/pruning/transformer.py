@@ -14,6 +14,7 @@ dense (the removed parts are gone from the tensors).
 
 from __future__ import annotations
 
+import abc
 import copy
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
@@ -169,8 +170,10 @@ class _Units(Granularity):
         layers = self.layers(model, recipe)
         self._units(model, build_graph(model, task), layers)
 
+    @abc.abstractmethod
     def _units(self, model: nn.Module, graph: tp.DependencyGraph, layers: Layers) -> list:
-        raise NotImplementedError
+        """The dependency-graph groups of every unit in ``layers`` (refusing a model whose
+        graph does not couple them)."""
 
     def prune_step(self, pruner: Pruner, model: nn.Module, layers: Layers, target: float) -> None:
         if pruner.allocation.global_ranking:

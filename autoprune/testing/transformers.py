@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Callable, Iterator
 
 import torch
@@ -68,11 +69,13 @@ class _Fixed(Task):
         self.build, self.seed = build, seed
         self.x, self.y = self._data(torch.Generator().manual_seed(seed))
 
+    @abc.abstractmethod
     def _data(self, gen: torch.Generator) -> tuple[Any, torch.Tensor]:
-        raise NotImplementedError
+        """The 64 examples' inputs and labels, drawn from ``gen``."""
 
+    @abc.abstractmethod
     def _inputs(self, sl: slice) -> Any:
-        raise NotImplementedError
+        """The model inputs of examples ``sl``."""
 
     def build_model(self) -> nn.Module:
         return self.build()

@@ -220,9 +220,10 @@ class HFTask(Task):
     head_suffix = ""
     kind = ""
 
-    def _init_common(self, *, model: str, seed: int, baseline_epochs: Any, baseline_lr: Any, weight_decay: Any,
-                     warmup_ratio: Any, batch_size: Any, benchmark_batch_size: Any,
-                     attn_implementation: Any) -> None:
+    def _init_common(self, seed: int, o: Mapping[str, Any]) -> None:
+        """The options both kinds share, from the merged options ``o``: the model and its
+        config, batch sizes, the optimizer's settings and the validation split."""
+        model, batch_size, attn_implementation = o["model"], o["batch_size"], o["attn_implementation"]
         require_transformers()
         self.seed = seed
         self.model_ref = model
@@ -230,15 +231,17 @@ class HFTask(Task):
         # the directory's name alone is often "model": its path's hash keeps cache files apart
         self.name = f"{self.kind}-{self.model_dir.name}-{hashlib.sha256(str(self.model_dir).encode()).hexdigest()[:6]}"
         self.batch_size = positive_int("batch_size", batch_size)
-        self.benchmark_batch_size = positive_int("benchmark_batch_size", benchmark_batch_size or batch_size)
-        self.baseline_lr = number_in("baseline_lr", baseline_lr, 0.0, 1.0, open_low=True)
-        self.weight_decay = number_in("weight_decay", weight_decay, 0.0, 1.0)
-        self.warmup_ratio = number_in("warmup_ratio", warmup_ratio, 0.0, 1.0)
+        self.benchmark_batch_size = positive_int("benchmark_batch_size", o["benchmark_batch_size"] or batch_size)
+        self.baseline_lr = number_in("baseline_lr", o["baseline_lr"], 0.0, 1.0, open_low=True)
+        self.weight_decay = number_in("weight_decay", o["weight_decay"], 0.0, 1.0)
+        self.warmup_ratio = number_in("warmup_ratio", o["warmup_ratio"], 0.0, 1.0)
+        self.validation_fraction = number_in("validation_fraction", o["validation_fraction"], 0.0, 0.9,
+                                             open_low=True)
         if attn_implementation is not None and attn_implementation not in ("eager", "sdpa"):
             raise ConfigError(f"task.attn_implementation must be eager, sdpa or null, but got "
                               f"attn_implementation={attn_implementation!r}.")
         self.attn_implementation = attn_implementation
-        self._requested_epochs = positive_int("baseline_epochs", baseline_epochs, low=0, optional=True)
+        self._requested_epochs = positive_int("baseline_epochs", o["baseline_epochs"], low=0, optional=True)
         transformers = require_transformers()
         try:
             with quiet_transformers():

@@ -15,7 +15,6 @@ from autoprune.tasks._tensor_data import TensorBatches
 from autoprune.tasks.hf._common import (
     HFTask,
     _first_line,
-    number_in,
     positive_int,
     quiet_transformers,
     require_transformers,
@@ -71,13 +70,7 @@ class HFImageClassification(HFTask):
 
     def __init__(self, seed: int = 0, data_dir: str | None = None, **options: Any) -> None:
         o = {**IMAGE_OPTIONS, **options}
-        self._init_common(model=o["model"], seed=seed, baseline_epochs=o["baseline_epochs"],
-                          baseline_lr=o["baseline_lr"], weight_decay=o["weight_decay"],
-                          warmup_ratio=o["warmup_ratio"], batch_size=o["batch_size"],
-                          benchmark_batch_size=o["benchmark_batch_size"],
-                          attn_implementation=o["attn_implementation"])
-        self.validation_fraction = number_in("validation_fraction", o["validation_fraction"], 0.0, 0.9,
-                                             open_low=True)
+        self._init_common(seed, o)
         self.train_limit = positive_int("train_limit", o["train_limit"], optional=True)
         self.val_limit = positive_int("val_limit", o["val_limit"], optional=True)
         self.data, self.validation_data = split_data_option(o["data"], o["validation_data"])

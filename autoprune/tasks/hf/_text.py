@@ -13,7 +13,6 @@ from autoprune.tasks._tensor_data import TensorBatches
 from autoprune.tasks.hf._common import (
     HFTask,
     _first_line,
-    number_in,
     positive_int,
     quiet_transformers,
     require_transformers,
@@ -72,14 +71,8 @@ class HFTextClassification(HFTask):
 
     def __init__(self, seed: int = 0, data_dir: str | None = None, **options: Any) -> None:
         o = {**TEXT_OPTIONS, **options}
-        self._init_common(model=o["model"], seed=seed, baseline_epochs=o["baseline_epochs"],
-                          baseline_lr=o["baseline_lr"], weight_decay=o["weight_decay"],
-                          warmup_ratio=o["warmup_ratio"], batch_size=o["batch_size"],
-                          benchmark_batch_size=o["benchmark_batch_size"],
-                          attn_implementation=o["attn_implementation"])
+        self._init_common(seed, o)
         self.max_length = positive_int("max_length", o["max_length"], low=2)
-        self.validation_fraction = number_in("validation_fraction", o["validation_fraction"], 0.0, 0.9,
-                                             open_low=True)
         for key in ("text_column", "label_column"):
             if not isinstance(o[key], str) or not o[key]:
                 raise ConfigError(f"task.{key} must be a column name, but got {key}={o[key]!r}.")
