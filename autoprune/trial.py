@@ -22,7 +22,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from autoprune import measure
 from autoprune.measure import LatencyConfig
 from autoprune.baseline import Baseline
-from autoprune.errors import ConfigError, TrialFailedError
+from autoprune.devices import check_amp, resolve_device
+from autoprune.errors import TrialFailedError
 from autoprune.pruning import Pruner, granularity_of, prunable_layers, timing_of
 from autoprune.pruning.recovery import Distillation, bn_recalibration_on, recalibrate_batchnorm
 from autoprune.recipe import Recipe
@@ -36,8 +37,6 @@ __all__ = ["LatencyConfig", "ReportCallback", "run_trial", "node_latency_lock", 
 # returning True stops the trial.
 ReportCallback = Callable[[int, dict[str, float]], bool]
 
-
-AMP_MODES = (None, "bf16", "fp16")
 
 LATENCY_LOCK_TIMEOUT_S = 300.0  # one measurement takes seconds; longer means a stuck holder
 
@@ -149,8 +148,8 @@ def run_trial(
         >>> result.params_total < result.baseline_params_total
         True
     """
-    if amp not in AMP_MODES:
-        raise ConfigError(f"amp must be one of {', '.join(map(str, AMP_MODES))}, but got amp={amp!r}.")
+    device = resolve_device(device)  # "auto" too; CUDA asked for where there is none: one line
+    check_amp(amp, device)
     start = time.perf_counter()
     torch.manual_seed(seed)
     dense = baseline.build(task).to(device)
