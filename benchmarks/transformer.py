@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     cli.add_argument("--quick", action="store_true", help="smoke run: the first seed only")
     cli.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="the search's space (its task is replaced)")
-    cli.add_argument("--grid-epochs", type=int, default=2, help="fine-tune epochs of every grid model")
+    cli.add_argument("--grid-epochs", type=int, default=8, help="fine-tune epochs of every grid model")
     cli.add_argument("--grid-lr", type=float, default=5e-4, help="fine-tune learning rate of the grid (the "
                      "search scales the task's default baseline_lr, 5e-5)")
     cli.add_argument("--train-limit", type=int, default=4000, help="training images per fine-tune epoch")

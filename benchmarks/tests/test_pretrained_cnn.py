@@ -22,7 +22,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 def test_resnet8_shapes():
     model = _resnet8.ResNet8()
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
-    assert sum(p.numel() for p in model.parameters()) == 78_042
+    assert sum(p.numel() for p in model.parameters()) == 309_162
+    assert sum(p.numel() for p in _resnet8.ResNet8(width=16).parameters()) == 78_042  # the classic width
 
 
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST is not installed")
@@ -51,6 +52,7 @@ def test_arm_spaces_change_only_what_the_arm_is_about(monkeypatch):
     assert off.fixed["distill_weight"] == 0.0 and off.fixed["bn_recalibration"] is False
     assert "distill_weight" not in [p.name for p in off.params]
     assert off.recipe({}).distill_weight == 0.0 and off.recipe({}).bn_recalibration is False
+    assert [r.distill_weight for r in off.warm_start_recipes()] == [0.0]  # the warm start distils in default
     monkeypatch.setattr(bench, "NO_RECOVERY", {"no_such_field": 0})
     with pytest.raises(bench.NotAvailable, match="recipe has no no_such_field"):
         bench.arm_space("no-recovery", 2, 60.0)

@@ -463,14 +463,16 @@ def test_the_transformer_space_reaches_every_part_and_checks_its_extremes() -> N
     assert by_name["finetune_lr_scale"].log
     extremes = {r.granularity: r for r in extreme_recipes(space.params, space.fixed)}
     assert extremes["layer"].sparsity == 0.5 and extremes["layer"].allocation == "uniform"
-    assert (extremes["layer"].finetune_steps, extremes["layer"].report_every) == (40, 40)
+    assert (extremes["layer"].finetune_steps, extremes["layer"].report_every) == (80, 80)
     assert (extremes["head+ffn"].head_sparsity, extremes["head+ffn"].ffn_sparsity) == (0.5, 0.6)
     combo = space.recipe({"granularity": "head+ffn", "head_sparsity": 0.25, "ffn_sparsity": 0.4,
                           "finetune_steps": 80})
     assert combo.summary().startswith("head 0.25 + ffn 0.40")
-    assert (combo.budget_unit, combo.report_every, combo.report_batches) == ("steps", 40, 8)
+    assert (combo.budget_unit, combo.report_every, combo.report_batches) == ("steps", 80, 8)
     warm = space.warm_start_recipes()
-    assert [(r.granularity, r.sparsity) for r in warm] == [("ffn", 0.5), ("layer", 0.5)]
+    assert [r.granularity for r in warm] == ["ffn", "head+ffn", "layer"]
+    assert (warm[1].head_sparsity, warm[1].ffn_sparsity, warm[2].sparsity) == (0.25, 0.6, 0.5)
+    assert [r.distill_weight for r in warm] == [0.5, 0.9, 0.5]
     assert all(space.recipe(space.param_values(r)) == r for r in warm)
 
 
