@@ -28,7 +28,7 @@ PASS / FAIL): the search's hypervolume >= 1.2x the grid's (median of per-seed ra
 the search's front holds a model >= 1.5x faster than dense within 1 point of its accuracy
 (in the median seed's terms: the median over seeds of the best such latency ratio).
 
-Full run (about 10-15 minutes on 2 cores after the one-time pretraining, which takes
+Full run (about 17 minutes on 2 cores after the one-time pretraining, which takes
 10-15 minutes on one thread the first time)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.transformer --json transformer.json
