@@ -9,7 +9,7 @@ baseline, evaluated as they are). Per seed, in one process:
 1. **grid**: what a user writes without autoprune, from the pretrained weights:
    ``torch.nn.utils.prune.global_unstructured`` L1 at 0.5 / 0.8 / 0.9 / 0.95 and
    Torch-Pruning magnitude channels (``MetaPruner``, uniform ratio) at 0.25 / 0.5 / 0.75,
-   each fine-tuned ``--grid-epochs`` (2) epochs of the task, i.e. the same fixed number of
+   each fine-tuned ``--grid-epochs`` (3) epochs of the task, i.e. the same fixed number of
    steps on the same fixed subsets (10,000 examples per epoch index), at ``--grid-lr``.
    Its wall clock is T.
 2. **default**: ``autoprune search --task benchmarks._resnet8:PretrainedResNet8`` with the
@@ -29,8 +29,8 @@ a model several search arms of a seed completed is scored with one latency, the 
 of their readings (``search_vs_grid.share_latency``). Latency is measured on one CPU
 thread beside the dense model (the default space's ``latency.threads: 1``).
 
-Full benchmark (942 s on 2 shared CPU cores on 2026-12-07, after the one-time pretraining,
-whose 12 epochs over 60,000 images took 578 s)::
+Full benchmark (2,901 s on 2 shared CPU cores on 2026-12-08, after the one-time
+pretraining, whose 10 epochs over 60,000 images took 777 s on 2 threads)::
 
     AUTOPRUNE_CACHE_DIR=/tmp/bench-cache python -m benchmarks.pretrained_cnn --json pretrained_cnn.json
 
