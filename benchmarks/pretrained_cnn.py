@@ -1,10 +1,10 @@
 """A real pretrained model: autoprune's default search against the hand grid, at equal wall clock.
 
 A ResNet-8 with batch norm, twice the classic width (``benchmarks/_resnet8.py``), is trained
-once on the 60,000 Fashion-MNIST training images to a plateau and cached; from then on it is used only
-through the pretrained path: :class:`benchmarks._resnet8.PretrainedResNet8`, a task whose
-``build_model`` loads the cached weights, with ``baseline_epochs = 0`` (the weights are the
-baseline, evaluated as they are). Per seed, in one process:
+once on the 60,000 Fashion-MNIST training images to a plateau and cached; from then on it
+is used only through the pretrained path: :class:`benchmarks._resnet8.PretrainedResNet8`,
+a task whose ``build_model`` loads the cached weights, with ``baseline_epochs = 0`` (the
+weights are the baseline, evaluated as they are). Per seed, in one process:
 
 1. **grid**: what a user writes without autoprune, from the pretrained weights:
    ``torch.nn.utils.prune.global_unstructured`` L1 at 0.5 / 0.8 / 0.9 / 0.95 and
