@@ -198,6 +198,7 @@ class SearchLoop:
             status = "complete"
         except KeyboardInterrupt:
             status = "interrupted"
+            _study.release_session(handle)
             _study.fail_running(handle, "interrupted: Ctrl-C")
             raise
         except Exception as exc:

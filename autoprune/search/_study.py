@@ -25,7 +25,7 @@ from autoprune.search._result import redact
 if TYPE_CHECKING:
     from autoprune.search._space import SearchSpace
 
-__all__ = ["StudyHandle", "open_study", "fail_running", "interrupted_recipes", "tally", "finished_recipes",
+__all__ = ["StudyHandle", "open_study", "release_session", "fail_running", "interrupted_recipes", "tally", "finished_recipes",
            "answer_repeat", "store_curve", "store_constraints", "store_curves_figure"]
 
 RERUN_OF = "rerun_of"  # user attr: the interrupted trial a trial runs again
@@ -102,6 +102,19 @@ def _check_same_search(study: optuna.Study, space: SearchSpace) -> None:
                 f"cannot resume study {study.study_name!r} with {key}={getattr(space, key)!r}: it was searched with "
                 f"{key}={stored[key]!r}; allowed: {flag} {stored[key]} (or no {flag}), or --out DIR for a new run."
             )
+
+
+def release_session(handle: StudyHandle) -> None:
+    """Roll back the storage's open transaction, if any.
+
+    Ctrl-C can land inside a storage write (``study.tell``). Optuna rolls back on database
+    errors but not on KeyboardInterrupt, so the session would keep SQLite's write lock and
+    every later write of this process (marking the trial interrupted, the records) would
+    fail with "database is locked" instead of the search exiting as interrupted.
+    """
+    session = getattr(handle.storage, "scoped_session", None)
+    if session is not None:
+        session.remove()
 
 
 def fail_running(handle: StudyHandle, reason: str) -> None:

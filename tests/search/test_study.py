@@ -76,3 +76,20 @@ def test_run_json_storage_resolves_inside_the_run_directory(tmp_path):
     write_run_meta(moved, study_name="s", storage="postgresql://u:pw@h/db", user_storage=True, data_dir=None,
                    seed=1, trials=4, task="t")
     assert json.loads((moved / "run.json").read_text())["storage"] == "postgresql://u:***@h/db"
+
+
+def test_a_write_cut_short_by_ctrl_c_leaves_no_lock_behind(tmp_path):
+    # Ctrl-C inside study.tell: the session is left mid-transaction holding SQLite's write
+    # lock (optuna rolls back on database errors only); release_session lets go of it
+    from sqlalchemy import text
+
+    _, handle = _open(tmp_path)
+    session = handle.storage.scoped_session()
+    session.execute(text("UPDATE studies SET study_name = study_name"))  # what an interrupted write leaves
+    assert session.in_transaction()
+    _study.release_session(handle)
+    other = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}",
+                                       engine_kwargs={"connect_args": {"timeout": 0.1}})
+    other.set_study_user_attr(other.get_study_id_from_name("s"), "after", 1)  # "database is locked" without it
+    assert optuna.load_study(study_name="s", storage=other).user_attrs["after"] == 1
+    _study.fail_running(handle, "interrupted: Ctrl-C")  # the interrupted search's own writes work too
