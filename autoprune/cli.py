@@ -149,6 +149,7 @@ def _trial(args: argparse.Namespace) -> int:
     from autoprune.baseline import get_baseline
     from autoprune.pruning import granularity_of, prunable_layers
     from autoprune.recipe import Recipe
+    from autoprune.devices import amp_mode
     from autoprune.search._checks import check_devices, check_output_dir, check_seed
     from autoprune.tasks import get_task
     from autoprune.trial import LatencyConfig, run_trial
@@ -157,7 +158,7 @@ def _trial(args: argparse.Namespace) -> int:
     if not 1 <= args.threads <= 1024:
         raise ConfigError(f"--threads must be in [1, 1024], but got --threads={args.threads}.")
     check_seed("--seed", args.seed)
-    amp = None if args.amp in (None, "none") else args.amp
+    amp = amp_mode(args.amp)
     device = check_devices(args.device or "auto", amp, args.latency_device or "cpu")
     if args.out is not None:
         check_output_dir("--out", args.out)

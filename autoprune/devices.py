@@ -33,6 +33,7 @@ from autoprune.errors import ConfigError
 __all__ = [
     "DEVICE_CHOICES",
     "AMP_CHOICES",
+    "amp_mode",
     "check_device",
     "resolve_device",
     "check_amp",
@@ -92,6 +93,12 @@ def resolve_device(value: str | torch.device, field: str = "device") -> torch.de
         raise ConfigError(f"{field}={text!r} but this machine has {count} CUDA device(s); "
                           f"allowed: cuda:0 to cuda:{count - 1}, cpu or auto.")
     return device
+
+
+def amp_mode(value: str | None) -> str | None:
+    """The mixed precision a setting asks for: ``"none"`` (how a run records "off", and the
+    CLI's way to turn a space's amp off) and None both mean float32."""
+    return None if value in (None, "none") else value
 
 
 def check_amp(amp: Any, device: str | torch.device | None = None, field: str = "amp") -> None:

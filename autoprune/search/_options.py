@@ -131,8 +131,9 @@ class RunOptions:
     def device_settings(self, space: SearchSpace) -> tuple[str, str | None]:
         """``(device, amp)`` in effect: the values set here, else the space's (``amp="none"``
         turns the space's mixed precision off)."""
-        amp = space.amp if self.amp is None else (None if self.amp == "none" else self.amp)
-        return self.device or space.device, amp
+        from autoprune.devices import amp_mode
+
+        return self.device or space.device, amp_mode(space.amp if self.amp is None else self.amp)
 
     def to_dict(self) -> dict[str, Any]:
         """The options as a tracker logs them (objects by their class name, no secrets)."""

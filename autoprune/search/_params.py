@@ -24,6 +24,7 @@ __all__ = [
     "NULLABLE",
     "DEFAULTS",
     "ParamSpec",
+    "smallest_step_budget",
     "field_choices",
     "check_field_value",
     "describe",
@@ -226,6 +227,13 @@ def param_values(params: Sequence[ParamSpec], fixed: Mapping[str, Any], recipe: 
     return out
 
 
+def smallest_step_budget(params: Sequence[ParamSpec]) -> dict[str, int]:
+    """``{"finetune_steps": its lowest value}`` when every recipe searches it, else ``{}``:
+    what a fixed ``report_every`` (which needs a step budget) is checked beside."""
+    steps = next((p for p in params if p.name == "finetune_steps" and not p.when), None)
+    return {} if steps is None else {"finetune_steps": steps.bounds()[0]}
+
+
 def extreme_recipes(params: Sequence[ParamSpec], fixed: Mapping[str, Any]) -> list[Recipe]:
     """One recipe per granularity the space can produce, every searched fraction at its
     largest: what a granularity checks against the model before the first trial
@@ -235,6 +243,5 @@ def extreme_recipes(params: Sequence[ParamSpec], fixed: Mapping[str, Any]) -> li
     names = granularity.choices if granularity is not None else (fixed.get("granularity", DEFAULTS["granularity"]),)
     largest = {p.name: p.bounds()[1] for p in params if p.name.endswith("sparsity") and p.kind != "choice"}
     largest.update({p.name: max(p.choices) for p in params if p.name.endswith("sparsity") and p.kind == "choice"})
-    if "finetune_steps" in by_name and not by_name["finetune_steps"].when:  # a fixed report_every needs it
-        largest["finetune_steps"] = by_name["finetune_steps"].bounds()[0]
+    largest.update(smallest_step_budget(params))
     return [recipe_of(fixed, {**largest, "granularity": name}) for name in names]

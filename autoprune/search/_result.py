@@ -121,7 +121,7 @@ class SearchResult:
         """
         from autoprune._paths import cache_dir
         from autoprune.baseline import get_baseline
-        from autoprune.devices import resolve_device
+        from autoprune.devices import amp_mode, resolve_device
         from autoprune.measure import LatencyConfig, torch_threads
         from autoprune.trial import run_trial
 
@@ -135,7 +135,7 @@ class SearchResult:
         threads = read_run_meta(self.run_dir).get("threads", 1) if (self.run_dir / RUN_FILE).is_file() else 1
         threads = threads if isinstance(threads, int) and 1 <= threads <= 1024 else 1
         device = resolve_device(self.space.device)  # where the search ran its trials (refused if absent here)
-        amp = None if self.space.amp in (None, "none") else self.space.amp
+        amp = amp_mode(self.space.amp)
         baseline = get_baseline(task, self.space.seed, device=device)
         with torch_threads(threads):  # the trial trained with these: its float sums run in the same order
             result = run_trial(task, source.recipe_obj, baseline, seed=self.space.seed + source.number,

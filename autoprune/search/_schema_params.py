@@ -22,6 +22,7 @@ from autoprune.search._params import (
     field_choices,
     param_values,
     recipe_of,
+    smallest_step_budget,
 )
 from autoprune.search._schema_fields import Section, fail, is_int, is_number, join, json_schema
 
@@ -233,9 +234,7 @@ def check_recipes(params: tuple[ParamSpec, ...], fixed: dict[str, Any],
     for name in fixed:
         if name in searched:
             raise fail(f"{name} is also under params; a field is either fixed or searched.", f"fixed.{name}")
-    # a fixed report_every is checked beside a searched finetune_steps (its smallest value)
-    steps = next((p for p in params if p.name == "finetune_steps" and not p.when), None)
-    probe = {**fixed, "finetune_steps": steps.bounds()[0]} if steps and "finetune_steps" not in fixed else fixed
+    probe = {**smallest_step_budget(params), **fixed}  # a fixed report_every needs a step budget
     try:
         Recipe(**probe)
     except ConfigError as exc:
